@@ -1,0 +1,1 @@
+"""The route contract: routes as data, problem details, OpenAPI, idempotency."""

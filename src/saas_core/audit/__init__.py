@@ -1,0 +1,1 @@
+"""Audit log, security events and security incidents."""

@@ -1,0 +1,1 @@
+"""Plans, prices, customers, subscriptions, invoices, payments and provider webhooks."""

@@ -1,0 +1,1 @@
+"""Payment provider implementations (Stripe, Polar, Dodo Payments, manual)."""

@@ -1,0 +1,1 @@
+"""The double-entry journal behind each tenant's credit ledger."""

@@ -1,0 +1,1 @@
+"""Database layer: declarative base, column types, mixins, sessions and PostgreSQL extras."""

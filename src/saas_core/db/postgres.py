@@ -1,0 +1,1 @@
+"""PostgreSQL-only schema features: Row Level Security, append-only triggers, partitions."""

@@ -1,0 +1,1 @@
+"""Permission catalog, roles, assignments and ``authorize()``."""

@@ -1,0 +1,1 @@
+"""Users, passwords, sessions, verification tokens, email preferences and API keys."""

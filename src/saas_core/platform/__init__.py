@@ -1,0 +1,1 @@
+"""Platform operations: impersonation and break-glass."""

@@ -1,0 +1,1 @@
+"""Consents, data subject requests, the personal-data registry and retention."""

@@ -1,0 +1,1 @@
+"""Projects: the example tenant-scoped domain."""

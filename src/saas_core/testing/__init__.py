@@ -1,0 +1,1 @@
+"""Fakes and factories for tests of applications built on saas-core."""

@@ -1,0 +1,1 @@
+"""Usage meters, append-only usage events, aggregates and overage fees."""
