@@ -25,7 +25,7 @@ def uuid7() -> uuid.UUID:
 
 
 def parse_public_id(value: str | uuid.UUID) -> uuid.UUID:
-    """Parse a public id from user input; raise :class:`~saas_core.errors.InvalidId` if malformed."""
+    """Parse a public id from user input; raise :class:`~saas_core.errors.InvalidId` if bad."""
     from saas_core.errors import InvalidId
 
     if isinstance(value, uuid.UUID):
