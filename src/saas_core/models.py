@@ -1,5 +1,6 @@
 """Imports every table module so ``saas_core.db.base.metadata`` knows the whole schema."""
 
+from saas_core.api import models as api_models
 from saas_core.audit import models as audit_models
 from saas_core.billing import models as billing_models
 from saas_core.credits import models as credits_models
@@ -12,6 +13,7 @@ from saas_core.tenancy import models as tenancy_models
 from saas_core.usage import models as usage_models
 
 __all__ = [
+    "api_models",
     "audit_models",
     "billing_models",
     "credits_models",
