@@ -18,7 +18,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
     text,
 )
@@ -85,8 +84,8 @@ class SessionRevokeReason(enum.StrEnum):
     ROTATED = "rotated"
     REVOKED_BY_USER = "revoked_by_user"
     REVOKED_BY_ADMIN = "revoked_by_admin"
-    PASSWORD_CHANGED = "password_changed"
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason code, not a secret
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a reason code, not a secret
     ACCOUNT_DISABLED = "account_disabled"
     ACCOUNT_DELETED = "account_deleted"
     IMPERSONATION_ENDED = "impersonation_ended"
@@ -114,9 +113,7 @@ class AuthSession(IdMixin, PublicIdMixin, CreatedAtMixin, Base):
         Index(None, "expires_at"),
     )
 
-    user_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("users.id", ondelete="CASCADE")
-    )
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(String(SHA256_HEX_LENGTH), unique=True)
     active_tenant_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("tenants.id", ondelete="SET NULL"), default=None, index=True
@@ -145,7 +142,7 @@ class AuthTokenPurpose(enum.StrEnum):
     """What a single-use token proves."""
 
     VERIFY_EMAIL = "verify_email"
-    RESET_PASSWORD = "reset_password"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 - a purpose code, not a secret
     CHANGE_EMAIL = "change_email"
 
 
@@ -166,9 +163,7 @@ class AuthToken(IdMixin, CreatedAtMixin, Base):
         ),
     )
 
-    user_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("users.id", ondelete="CASCADE")
-    )
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     purpose: Mapped[AuthTokenPurpose] = mapped_column(
         enum_type(AuthTokenPurpose, "auth_token_purpose")
     )
@@ -190,9 +185,7 @@ class UserEmailPreferences(IdMixin, TimestampMixin, Base):
     """
 
     __tablename__ = "user_email_preferences"
-    __table_args__ = (
-        CheckConstraint("security_alerts = true", name="security_alerts_always_on"),
-    )
+    __table_args__ = (CheckConstraint("security_alerts = true", name="security_alerts_always_on"),)
 
     user_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("users.id", ondelete="CASCADE"), unique=True
