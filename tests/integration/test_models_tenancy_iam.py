@@ -249,3 +249,19 @@ def test_deleting_a_creator_keeps_their_projects(db: TestDatabase) -> None:
         session.refresh(project)
         assert project.created_by_id is None
         assert project.metadata_ == {"k": 1}
+
+
+def test_credentials_stay_outside_tenant_rls_and_views_outside_the_metadata() -> None:
+    from saas_core.db.base import metadata
+    from saas_core.db.postgres import tenant_tables
+
+    # Looked up before a tenant is bound: a column named tenant_id would put them under RLS.
+    for name in ("auth_sessions", "auth_tokens", "api_keys", "login_throttles"):
+        assert "tenant_id" not in metadata.tables[name].c
+    assert "tenant_seat_summary" not in metadata.tables
+    specs = {spec.table: spec for spec in tenant_tables(metadata)}
+    assert specs["tenant_members"].self_read == "user_id"
+    assert specs["iam_assignments"].self_read == "user_id"
+    assert specs["iam_roles"].global_read
+    assert specs["tenant_invitations"].token_read == "token_hash"
+    assert {"projects", "tenant_members", "tenant_invitations"} <= specs.keys()

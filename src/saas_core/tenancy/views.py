@@ -8,7 +8,8 @@ comparison would otherwise treat them as tables). Migrations call :func:`create_
 On PostgreSQL the view is ``security_invoker`` (PostgreSQL 15+), so the Row Level Security of
 ``tenant_members`` applies to whoever reads it, not to the view's owner. ``tenants`` has no RLS,
 so every tenant has a row, but members of tenants other than the bound one count as zero:
-filter on ``tenant_id``.
+filter on ``tenant_id``. (Before PostgreSQL 15 the view runs as its owner; Row Level Security
+still applies because every tenant table is ``FORCE``d, unless the owner is a superuser.)
 """
 
 from __future__ import annotations
