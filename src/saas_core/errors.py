@@ -128,6 +128,34 @@ class MissingDependency(ConfigurationError):
     title = "Missing optional dependency"
 
 
+class DatabaseUnreachable(ConfigurationError):
+    """The database named by the configured URL cannot be reached."""
+
+    code = "config.database_unreachable"
+    title = "Database unreachable"
+
+
+class SchemaTooNew(ConfigurationError):
+    """The database was migrated by a newer saas-core: its revision is unknown to this one."""
+
+    code = "config.schema_too_new"
+    title = "Database schema is newer than this saas-core"
+
+
+class UnknownRevision(ConfigurationError):
+    """A migration target revision that saas-core does not ship."""
+
+    code = "config.unknown_revision"
+    title = "Unknown migration revision"
+
+
+class MigrationFailed(ConfigurationError):
+    """A migration step failed; the whole run was rolled back where the database allows it."""
+
+    code = "config.migration_failed"
+    title = "Migration failed"
+
+
 def missing_dependency(module: str, extra: str) -> MissingDependency:
     """Build the error raised when ``module`` is absent, with the ``pip install`` hint."""
     return MissingDependency(
