@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,17 @@ def session(db: TestDatabase) -> Iterator[Session]:
                 conn.execute(sa.text("SELECT set_config('app.platform_scope', 'on', true)"))
 
         yield s
+
+
+@contextmanager
+def platform_connection(db: TestDatabase) -> Iterator[sa.Connection]:
+    """A raw connection (for SQL that bypasses the ORM's defaults and enum checks), in the
+    platform scope on PostgreSQL; rolled back at the end."""
+    with db.engine.connect() as conn:
+        if db.is_postgres:
+            conn.execute(sa.text("SELECT set_config('app.platform_scope', 'on', true)"))
+        yield conn
+        conn.rollback()
 
 
 def make_user(s: Session, email: str) -> User:
@@ -274,8 +286,6 @@ def _raw_incident_sql(status: str | None) -> sa.TextClause:
 
 
 def _raw_params(db: TestDatabase) -> dict[str, Any]:
-    import uuid
-
     # Bound through plain text SQL, so give each database the shape its column type expects.
     public_id = uuid.uuid4()
     naive = T0.replace(tzinfo=None)
@@ -286,14 +296,12 @@ def _raw_params(db: TestDatabase) -> dict[str, Any]:
 
 
 def test_incident_status_rejects_unknown_value(db: TestDatabase) -> None:
-    with db.engine.connect() as conn:
-        with pytest.raises(bad_enum_error(db)):
-            conn.execute(_raw_incident_sql("bogus"), _raw_params(db))
-        conn.rollback()
+    with platform_connection(db) as conn, pytest.raises(bad_enum_error(db)):
+        conn.execute(_raw_incident_sql("bogus"), _raw_params(db))
 
 
 def test_incident_status_defaults_to_open(db: TestDatabase) -> None:
-    with db.engine.begin() as conn:  # the database default, for writers that skip the ORM
+    with platform_connection(db) as conn:  # the database default, for writers that skip the ORM
         conn.execute(_raw_incident_sql(None), _raw_params(db))
         assert conn.execute(sa.text("SELECT status FROM security_incidents")).scalar() == "open"
     with session(db) as s, s.begin():
@@ -369,21 +377,17 @@ def test_incident_bad_rows_rejected(db: TestDatabase, overrides: dict[str, Any])
 
 
 def test_subject_request_status_rejects_unknown_value(db: TestDatabase) -> None:
-    import uuid
-
-    with db.engine.connect() as conn:
-        t: Any = T0 if db.is_postgres else T0.replace(tzinfo=None)
-        public_id: Any = uuid.uuid4() if db.is_postgres else uuid.uuid4().hex
-        with pytest.raises(bad_enum_error(db)):
-            conn.execute(
-                sa.text(
-                    "INSERT INTO privacy_subject_requests (public_id, subject_email_hash, kind,"
-                    " status, requested_at, due_at, created_at, updated_at)"
-                    " VALUES (:p, :h, 'access', 'bogus', :t, :t, :t, :t)"
-                ),
-                {"p": public_id, "h": "a" * 64, "t": t},
-            )
-        conn.rollback()
+    t: Any = T0 if db.is_postgres else T0.replace(tzinfo=None)
+    public_id: Any = uuid.uuid4() if db.is_postgres else uuid.uuid4().hex
+    with platform_connection(db) as conn, pytest.raises(bad_enum_error(db)):
+        conn.execute(
+            sa.text(
+                "INSERT INTO privacy_subject_requests (public_id, subject_email_hash, kind,"
+                " status, requested_at, due_at, created_at, updated_at)"
+                " VALUES (:p, :h, 'access', 'bogus', :t, :t, :t, :t)"
+            ),
+            {"p": public_id, "h": "a" * 64, "t": t},
+        )
 
 
 @pytest.mark.parametrize(
@@ -540,7 +544,7 @@ def test_append_only_tables_have_no_foreign_keys_and_no_updated_at() -> None:
 @pytest.mark.postgres_only
 def test_audit_tables_are_partitioned_on_postgres(db: TestDatabase) -> None:
     with db.engine.connect() as conn:
-        strategies = dict(
+        strategies: dict[str, str] = dict(
             conn.execute(
                 sa.text(
                     "SELECT c.relname, p.partstrat FROM pg_partitioned_table p"
