@@ -233,11 +233,12 @@ class PersonalDataEntry(IdMixin, TimestampMixin, Base):
     """One column that holds personal data, why it is kept, for how long, and how it is erased.
 
     The record of processing (GDPR Art. 30) as data, and the plan the retention and erasure jobs
-    follow (seed review fix 11): rows older than ``retention_days`` (counted from
-    ``timestamp_column``) are removed by the retention job; on a subject's erasure request
-    the column is handled per ``erasure_strategy``, finding the subject's rows through
-    ``subject_column``. ``retain_legal`` requires a ``legal_hold_reason``.
-    saas-core's own entries are in :data:`saas_core.privacy.registry.DEFAULT_REGISTRY`.
+    follow (seed review fix 11). Once ``retention_days`` have passed since ``timestamp_column``
+    the retention job deletes the row (``delete``, ``retain_legal``) or overwrites the value
+    (``pseudonymise``); on a subject's erasure request, rows found through ``subject_column`` are
+    deleted or overwritten the same way, while ``retain_legal`` keeps them until retention ends and
+    must say why in ``legal_hold_reason``. The details, and saas-core's own entries, are in
+    :mod:`saas_core.privacy.registry`.
     """
 
     __tablename__ = "personal_data_registry"
