@@ -364,6 +364,27 @@ class BreakGlassRequired(Forbidden):
     title = "Break-glass role required"
 
 
+class RoleKeyTaken(Conflict):
+    """The tenant already has a role with this key (or the key is a built-in role's)."""
+
+    code = "iam.role_key_taken"
+    title = "Role key already taken"
+
+
+class SystemRoleImmutable(Forbidden):
+    """Built-in roles are managed by saas-core and cannot be edited."""
+
+    code = "iam.system_role_immutable"
+    title = "Built-in roles cannot be changed"
+
+
+class BreakGlassTermsInvalid(InvalidInput):
+    """A break-glass grant without a reason, or without an expiry within the allowed maximum."""
+
+    code = "iam.break_glass_terms"
+    title = "Break-glass grants need a reason and a short expiry"
+
+
 # --- projects ------------------------------------------------------------------------------------
 
 
@@ -497,3 +518,30 @@ class IdempotencyKeyInvalid(InvalidInput):
     code = "idempotency.key_invalid"
     status = 400
     title = "Invalid Idempotency-Key"
+
+
+# --- HTTP requests -------------------------------------------------------------------------------
+
+
+class MalformedJson(InvalidInput):
+    """The request body is not valid JSON."""
+
+    code = "request.malformed_json"
+    status = 400
+    title = "Malformed JSON"
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The request body is not ``application/json``."""
+
+    code = "request.unsupported_media_type"
+    status = 415
+    title = "Unsupported media type"
+
+
+class MethodNotAllowed(SaasCoreError):
+    """The path exists but does not accept this method; ``extra['allow']`` lists the methods."""
+
+    code = "request.method_not_allowed"
+    status = 405
+    title = "Method not allowed"

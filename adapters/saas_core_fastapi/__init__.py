@@ -1,0 +1,102 @@
+"""Mount saas-core's routes into a FastAPI application.
+
+::
+
+    from fastapi import FastAPI
+    from saas_core.core import Core
+    from saas_core_fastapi import saas_router
+
+    core = Core()
+    app = FastAPI()
+    app.include_router(saas_router(core))
+
+Every route of ``core.routes`` becomes a native route under ``settings.api_prefix``: FastAPI's own
+``/docs`` lists them, with the request, response and problem schemas of saas-core's generator
+(inlined, as FastAPI's document has no saas-core components). FastAPI does not parse or validate
+anything here: the endpoint hands the raw request to saas-core's pipeline, which answers the
+same bytes as the Flask and Django adapters. Methods a path does not declare go to the same
+pipeline too, which answers a 405 problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from saas_core.errors import missing_dependency
+
+try:
+    from fastapi import APIRouter, Request, Response
+    from fastapi.responses import JSONResponse
+    from starlette.concurrency import run_in_threadpool
+except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
+    raise missing_dependency("fastapi", "fastapi") from None
+
+from saas_core.api.contract import DISPATCHED_METHODS
+from saas_core.api.http import Headers, HttpRequest
+from saas_core.api.openapi import inline_operation, openapi_document
+from saas_core.api.pipeline import Api, PathGroup
+from saas_core.core import Core
+
+__all__ = ["saas_router"]
+
+#: Members of saas-core's operation that FastAPI does not generate itself.
+_EXTRA_KEYS = ("parameters", "requestBody", "responses")
+
+
+def saas_router(core: Core) -> APIRouter:
+    """An ``APIRouter`` serving every route of ``core`` under its API prefix."""
+    api = core.api
+    router = APIRouter(prefix=api.prefix)
+    document = openapi_document(api.table, prefix=api.prefix)
+    for group in api.paths:
+        view = _view(api, group)
+        for method, endpoint in group.endpoints.items():
+            route = endpoint.route
+            operation = inline_operation(document, api.prefix + route.path, method)
+            router.add_api_route(
+                route.path,
+                view,
+                methods=[method],
+                name=route.name,
+                operation_id=route.name,
+                summary=route.summary or None,
+                description=route.description or "",
+                tags=list(route.tags) or None,
+                status_code=route.status_code if route.response_model else 204,
+                response_model=None,
+                response_class=JSONResponse,
+                openapi_extra={key: operation[key] for key in _EXTRA_KEYS if key in operation},
+            )
+        others = sorted(DISPATCHED_METHODS - group.endpoints.keys())
+        if others:
+            router.add_api_route(
+                group.path, view, methods=others, response_model=None, include_in_schema=False
+            )
+    return router
+
+
+def _view(api: Api, group: PathGroup) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        body = await request.body()
+        client = request.client
+        native = HttpRequest(
+            method=request.method,
+            path=request.url.path,
+            headers=Headers(
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+            ),
+            query_string=request.scope.get("query_string", b"").decode("latin-1"),
+            body=body,
+            client_ip=client.host if client else None,
+        )
+        # The pipeline is synchronous (SQLAlchemy sessions): run it off the event loop, as
+        # FastAPI itself does for a plain ``def`` endpoint.
+        result = await run_in_threadpool(api.dispatch, group, native, request.path_params)
+        response = Response(content=result.body, status_code=result.status)
+        response.raw_headers.extend(
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in result.raw_headers()
+        )
+        return response
+
+    return endpoint

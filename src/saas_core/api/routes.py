@@ -1,0 +1,17 @@
+"""Assembles every domain's route table into the one table adapters mount.
+
+Each domain's ``routes.py`` imports only the contract's primitives; this module is the only one
+that imports them all, so no import runs in a circle. Add a domain by including its table here.
+"""
+
+from __future__ import annotations
+
+from saas_core.api import system
+from saas_core.api.contract import RouteTable
+
+
+def build_routes() -> RouteTable:
+    """A new table holding every saas-core route, in mounting order."""
+    table = RouteTable()
+    table.include(system.routes)
+    return table
