@@ -11,7 +11,7 @@ DEMO_DB  ?= sqlite:///$(DEMO_DIR)/saas_core_demo.sqlite3
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: venv test lint typecheck docs demo check clean bench
+.PHONY: venv test lint typecheck docs demo check clean bench revision
 
 venv: $(STAMP)
 
@@ -41,6 +41,10 @@ check: lint typecheck test docs
 demo: $(STAMP)
 	@mkdir -p $(DEMO_DIR)
 	$(BIN)/saas-core demo --database-url "$(DEMO_DB)" --host $(HOST) --port $(PORT)
+
+# Regenerate the (unreleased) initial migration from the models; see the script's docstring.
+revision: $(STAMP)
+	$(BIN)/python scripts/regenerate_initial_revision.py
 
 bench: $(STAMP)
 	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -17,10 +17,11 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from alembic.autogenerate import produce_migrations, render_python_code
+from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 
@@ -127,7 +128,7 @@ def _drop_tables() -> None:
 '''
 
 
-def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     if type_ != "type":
         return False
     if isinstance(obj, sa.Enum) and obj.native_enum:
@@ -194,6 +195,23 @@ def _views() -> tuple[str, str, str]:
     )
 
 
+def _formatted(text: str) -> str:
+    ruff = str(Path(sys.executable).with_name("ruff"))
+    for args in (["check", "--fix", "--unsafe-fixes", "--quiet", "--exit-zero"], ["format"]):
+        text = subprocess.run(  # noqa: S603 - our own venv's ruff
+            [ruff, *args, "--stdin-filename", str(TARGET), "-"],
+            input=text,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    return text
+
+
+def _without_date(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith("Create Date:"))
+
+
 def main() -> int:
     """Write the regenerated revision and format it."""
     metadata = target_metadata()
@@ -203,6 +221,8 @@ def main() -> int:
         options.pop("render_as_batch")
         context = MigrationContext.configure(connection, opts=options)
         script = produce_migrations(context, metadata)
+        assert script.upgrade_ops is not None
+        assert script.downgrade_ops is not None
         create_tables = _render(script.upgrade_ops, context)
         drop_tables = _render(script.downgrade_ops, context)
         pg_indexes = _render(
@@ -230,18 +250,14 @@ def main() -> int:
         postgres_indexes=pg_indexes,
         drop_tables=drop_tables,
     )
+    text = _formatted(text)
+    if TARGET.exists() and _without_date(TARGET.read_text()) == _without_date(text):
+        print(f"{TARGET.name} is up to date")
+        return 0
     for stale in TARGET.parent.glob("*.py"):
         stale.unlink()
     TARGET.write_text(text)
-    ruff = Path(sys.executable).with_name("ruff")
-    subprocess.run([str(ruff), "format", "--quiet", str(TARGET)], check=True)  # noqa: S603
-    subprocess.run(  # noqa: S603
-        [str(ruff), "check", "--quiet", "--fix", "--unsafe-fixes", str(TARGET)], check=False
-    )
-    subprocess.run([str(ruff), "format", "--quiet", str(TARGET)], check=True)  # noqa: S603
-    print(
-        f"wrote {TARGET.relative_to(Path.cwd()) if TARGET.is_relative_to(Path.cwd()) else TARGET}"
-    )
+    print(f"wrote {TARGET}")
     return 0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
+from saas_core.db.postgres import grant_app_role
 from saas_core.db.session import create_engine
 
 DEFAULT_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -83,20 +84,24 @@ def build_schema(url: URL | str) -> None:
     """Create the saas-core schema at ``url`` the way users do: by running the migrations."""
     from saas_core import migrations
 
-    text_url = url if isinstance(url, str) else url.render_as_string(False)
-    if hasattr(migrations, "upgrade"):
-        migrations.upgrade(text_url)
-        return
-    # Until the first revision exists: build from the models (and PostgreSQL extras, if any).
-    import saas_core.models  # noqa: F401 - registers every table
-    from saas_core.db.base import metadata
-    from saas_core.db.session import create_engine as make_engine
+    migrations.upgrade(url if isinstance(url, str) else url.render_as_string(False))
 
-    engine = make_engine(text_url)
+
+@contextmanager
+def empty_postgres_database() -> Iterator[str]:
+    """A new, empty, uniquely named PostgreSQL database (its URL), dropped afterwards."""
+    name = f"saas_core_empty_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url(), isolation_level="AUTOCOMMIT")
     try:
-        metadata.create_all(engine)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        try:
+            yield admin_url().set(database=name).render_as_string(False)
+        finally:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
-        engine.dispose()
+        admin.dispose()
 
 
 class SqliteTemplate:
@@ -140,12 +145,8 @@ class PostgresScratch:
         self.app_url = self.url.set(username=self.app_role, password=None)
         build_schema(self.url.render_as_string(False))
         self.engine = create_engine(self.url)
-        from saas_core.db import postgres
-
-        grant = getattr(postgres, "grant_app_role", None)
-        if grant is not None:
-            with self.engine.begin() as conn:
-                grant(conn, self.app_role)
+        with self.engine.begin() as conn:
+            grant_app_role(conn, self.app_role)
         self.db = TestDatabase(
             dialect="postgresql",
             url=self.url,

@@ -306,7 +306,8 @@ def grant_app_role(connection: sa.Connection, role: str) -> None:
     partitions = connection.scalars(
         sa.text(
             "SELECT quote_ident(c.relname) FROM pg_class c"
-            " WHERE c.relispartition AND c.relnamespace = current_schema()::regnamespace"
+            " WHERE c.relispartition AND c.relkind IN ('r', 'p')"
+            " AND c.relnamespace = current_schema()::regnamespace"
         )
     ).all()
     for partition in partitions:
@@ -322,35 +323,42 @@ def grant_app_role(connection: sa.Connection, role: str) -> None:
         )
 
 
-def check_app_role(connection: sa.Connection) -> list[str]:
-    """Why the connected role must not serve requests; empty when it is safe.
+def check_app_role(connection: sa.Connection, role: str | None = None) -> list[str]:
+    """Why ``role`` (default: the connected role) must not serve requests; empty when it is safe.
 
     Problems: the role is a superuser or has ``BYPASSRLS`` (both skip Row Level Security), or it
     owns (directly or through a role it belongs to) a saas-core table, which lets it switch Row
     Level Security off. Issue a refusal at start-up when this is not empty.
     """
-    role, superuser, bypass = connection.execute(
-        sa.text("SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
-    ).one()
+    row = connection.execute(
+        sa.text(
+            "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles"
+            " WHERE rolname = coalesce(:role, current_user)"
+        ),
+        {"role": role},
+    ).one_or_none()
+    if row is None:
+        return [f"role {role!r} does not exist"]
+    name, superuser, bypass = row
     problems: list[str] = []
     if superuser:
-        problems.append(f"role {role!r} is a superuser, which bypasses Row Level Security")
+        problems.append(f"role {name!r} is a superuser, which bypasses Row Level Security")
     if bypass:
-        problems.append(f"role {role!r} has BYPASSRLS, which bypasses Row Level Security")
+        problems.append(f"role {name!r} has BYPASSRLS, which bypasses Row Level Security")
     owned = connection.scalars(
         sa.text(
             "SELECT c.relname FROM pg_class c"
             " WHERE c.relnamespace = current_schema()::regnamespace"
             " AND c.relkind IN ('r', 'p', 'v')"
             " AND (c.relrowsecurity OR c.relname = :version)"
-            " AND pg_has_role(current_user, c.relowner, 'USAGE')"
+            " AND pg_has_role(:role, c.relowner, 'USAGE')"
             " ORDER BY c.relname"
         ),
-        {"version": VERSION_TABLE},
+        {"version": VERSION_TABLE, "role": name},
     ).all()
     if owned:
         shown = ", ".join(owned[:5]) + (" ..." if len(owned) > 5 else "")
         problems.append(
-            f"role {role!r} owns saas-core tables ({shown}) and could disable Row Level Security"
+            f"role {name!r} owns saas-core tables ({shown}) and could disable Row Level Security"
         )
     return problems

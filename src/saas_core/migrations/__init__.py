@@ -58,6 +58,7 @@ from sqlalchemy.engine import URL, Engine
 from saas_core.db.postgres import VERSION_TABLE
 from saas_core.errors import (
     ConfigurationError,
+    DatabaseError,
     DatabaseUnreachable,
     MigrationFailed,
     SchemaTooNew,
@@ -73,6 +74,7 @@ __all__ = [
     "downgrade",
     "heads",
     "is_saas_core_object",
+    "transaction",
     "upgrade",
 ]
 
@@ -196,8 +198,13 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextmanager
-def _transaction(url: str | URL) -> Iterator[sa.Connection]:
-    """One connection in one transaction; connection failures become DatabaseUnreachable."""
+def transaction(url: str | URL) -> Iterator[sa.Connection]:
+    """One connection to ``url`` in one transaction, committed on success.
+
+    A malformed URL or unsupported database raises :class:`ConfigurationError`; a database that
+    cannot be reached raises :class:`DatabaseUnreachable`; any other database error is rolled
+    back and raised as :class:`~saas_core.errors.DatabaseError`, all with one-line messages.
+    """
     engine = _engine(url)
     try:
         try:
@@ -206,8 +213,14 @@ def _transaction(url: str | URL) -> Iterator[sa.Connection]:
             raise DatabaseUnreachable(
                 f"cannot connect to {_redact(engine.url)}: {_first_line(exc)}"
             ) from None
-        with connection, connection.begin():
-            yield connection
+        with connection:
+            try:
+                with connection.begin():
+                    yield connection
+            except sa.exc.DBAPIError as exc:
+                raise DatabaseError(
+                    f"database error at {_redact(engine.url)}: {_first_line(exc)}"
+                ) from None
     finally:
         engine.dispose()
 
@@ -239,7 +252,7 @@ def _refuse_unknown_revision(connection: sa.Connection) -> tuple[str, ...]:
 
 def _run(url: str | URL, action: str, revision: str) -> None:
     config = alembic_config()
-    with _transaction(url) as connection:
+    with transaction(url) as connection:
         _refuse_unknown_revision(connection)
         config.attributes["connection"] = connection
         try:
@@ -267,7 +280,7 @@ def current(url: str | URL) -> str | None:
 
     Returns the stored id even when this release does not know it; see :func:`check`.
     """
-    with _transaction(url) as connection:
+    with transaction(url) as connection:
         revisions = _database_heads(connection)
     return ", ".join(revisions) if revisions else None
 
@@ -282,7 +295,7 @@ def check(url: str | URL) -> list[str]:
 
     A database that is not at :func:`heads` yields that one difference (run :func:`upgrade`).
     """
-    with _transaction(url) as connection:
+    with transaction(url) as connection:
         revisions = _refuse_unknown_revision(connection)
         expected = heads()
         if set(revisions) != set(expected):
