@@ -196,3 +196,51 @@ def test_bad_urls_raise_one_line_configuration_errors(
         migrations.upgrade(url)
     assert isinstance(raised.value, ConfigurationError)
     assert "\n" not in str(raised.value)
+
+
+def test_host_autogenerate_recipe_ignores_saas_core_objects(empty_url: str) -> None:
+    """The ``include_object`` a host app's env.py uses keeps saas-core out of its revisions."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from saas_core.migrations import is_saas_core_object
+
+    migrations.upgrade(empty_url)
+    _execute(
+        empty_url, "CREATE TABLE orders (id INTEGER NOT NULL PRIMARY KEY, total INTEGER NOT NULL)"
+    )
+    host = sa.MetaData()
+    sa.Table(
+        "orders",
+        host,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("total", sa.Integer, nullable=False),
+    )
+
+    def include_object(obj: object, name: str | None, type_: str, *_: object) -> bool:
+        return not is_saas_core_object(obj, name, type_)
+
+    engine = create_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            unfiltered = compare_metadata(MigrationContext.configure(conn), host)
+            context = MigrationContext.configure(conn, opts={"include_object": include_object})
+            filtered = compare_metadata(context, host)
+    finally:
+        engine.dispose()
+    assert any(diff[0] == "remove_table" for diff in unfiltered)  # without the recipe
+    assert filtered == []
+
+
+def test_check_reports_a_changed_column_type_on_postgresql(
+    request: pytest.FixtureRequest,
+) -> None:
+    request.getfixturevalue("postgres_scratch")  # skips, or fails under CI, when PG is down
+    with empty_postgres_database() as url:
+        migrations.upgrade(url)
+        _execute(url, "ALTER TABLE projects ALTER COLUMN name TYPE VARCHAR(50)")
+
+        differences = migrations.check(url)
+
+    assert len(differences) == 1
+    assert differences[0].startswith("modify_type projects.name: VARCHAR(length=50)")

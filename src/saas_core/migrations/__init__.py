@@ -41,6 +41,7 @@ does not know (:class:`~saas_core.errors.SchemaTooNew`), unknown target revision
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +56,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.engine import URL, Engine
 
-from saas_core.db.postgres import VERSION_TABLE
+from saas_core.db.postgres import PARTITIONED_TABLES, VERSION_TABLE
 from saas_core.errors import (
     ConfigurationError,
     DatabaseError,
@@ -79,6 +80,10 @@ __all__ = [
 ]
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
+
+_PARTITION_NAME = re.compile(
+    "(?:{})_(?:p[0-9]{{4}}_[0-9]{{2}}|default)".format("|".join(map(re.escape, PARTITIONED_TABLES)))
+)
 
 #: Views saas-core creates in migrations; autogenerate must neither create nor drop them.
 VIEW_NAMES = frozenset({"tenant_seat_summary"})
@@ -126,9 +131,7 @@ def is_saas_core_object(obj: Any, name: str | None, type_: str) -> bool:
     if table in metadata.tables or table in VIEW_NAMES or table == VERSION_TABLE:
         return True
     # Monthly partitions (<table>_pYYYY_MM, <table>_default) of saas-core's partitioned tables.
-    from saas_core.db.postgres import PARTITIONED_TABLES
-
-    return any(table.startswith(f"{parent}_") for parent in PARTITIONED_TABLES)
+    return _PARTITION_NAME.fullmatch(table) is not None
 
 
 def _ddl_applies(obj: Any, dialect: str) -> bool:
