@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import django
@@ -10,9 +11,11 @@ import pytest
 from django.conf import settings as django_settings
 
 import saas_core_django
+from saas_core.api.hooks import RecordingAuditSink
 from saas_core.config import Settings
 from saas_core.core import Core
 from tests.contract.harness import Adapters
+from tests.contract.sample_api import Counter, TokenAuthenticator, build_table
 from tests.support.databases import TestDatabase
 
 if not django_settings.configured:
@@ -58,3 +61,27 @@ def serve(make_core: MakeCore) -> Callable[..., Adapters]:
         return Adapters(make_core(**options))
 
     return start
+
+
+@dataclass
+class Sample:
+    """The sample API served by the three adapters, with what it recorded."""
+
+    adapters: Adapters
+    counter: Counter
+    audit: RecordingAuditSink
+    authenticator: TokenAuthenticator
+
+    @property
+    def core(self) -> Core:
+        return self.adapters.core
+
+
+@pytest.fixture
+def sample(make_core: MakeCore) -> Sample:
+    """The sample route table (see ``sample_api``) served by all three adapters."""
+    counter = Counter()
+    audit = RecordingAuditSink()
+    authenticator = TokenAuthenticator()
+    core = make_core(routes=build_table(counter), audit_sink=audit, authenticator=authenticator)
+    return Sample(Adapters(core), counter, audit, authenticator)

@@ -141,9 +141,10 @@ class SqlIdempotencyStore:
             insert(IdempotencyKey)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["caller_key", "key"])
+            .returning(IdempotencyKey.id)
         )
-        result = session.execute(statement)
-        return bool(getattr(result, "rowcount", 0))
+        # RETURNING, not rowcount: drivers disagree on rowcount for ON CONFLICT DO NOTHING.
+        return session.execute(statement).first() is not None
 
     def _reset(self, row: IdempotencyKey, request: IdempotencyRequest, now: datetime) -> None:
         row.method = request.method

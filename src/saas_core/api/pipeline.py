@@ -353,14 +353,8 @@ class Api:
         if caller is None:
             # Without a caller to scope it, a key would let anyone replay someone else's answer.
             return None
-        digest = hashlib.sha256()
-        digest.update(f"{request.method} {request.path}\n".encode())
-        if query is not None:
-            digest.update(query.__pydantic_serializer__.to_json(query))
-        digest.update(b"\n")
-        if body is not None:
-            digest.update(body.__pydantic_serializer__.to_json(body))
-        return IdempotencyRequest(caller, key, request.method, request.path, digest.hexdigest())
+        fingerprint = request_fingerprint(request.method, request.path, query, body)
+        return IdempotencyRequest(caller, key, request.method, request.path, fingerprint)
 
     def _audit_entry(self, endpoint: Endpoint, call: Call) -> AuditEntry:
         ctx = call.ctx
@@ -381,6 +375,19 @@ class Api:
             user_agent=ctx.user_agent,
             metadata=dict(call.audit_metadata),
         )
+
+
+def request_fingerprint(
+    method: str, path: str, query: BaseModel | None, body: BaseModel | None
+) -> str:
+    """SHA-256 hex of what a keyed request asks for (validated, so formatting does not count)."""
+    digest = hashlib.sha256(f"{method} {path}\n".encode())
+    if query is not None:
+        digest.update(query.__pydantic_serializer__.to_json(query))
+    digest.update(b"\n")
+    if body is not None:
+        digest.update(body.__pydantic_serializer__.to_json(body))
+    return digest.hexdigest()
 
 
 def _request_id(request: HttpRequest) -> str:
