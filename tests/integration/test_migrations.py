@@ -244,3 +244,19 @@ def test_check_reports_a_changed_column_type_on_postgresql(
 
     assert len(differences) == 1
     assert differences[0].startswith("modify_type projects.name: VARCHAR(length=50)")
+
+
+def test_check_reports_enum_values_that_differ_on_postgresql(
+    request: pytest.FixtureRequest,
+) -> None:
+    request.getfixturevalue("postgres_scratch")  # skips, or fails under CI, when PG is down
+    with empty_postgres_database() as url:
+        migrations.upgrade(url)
+        _execute(url, "ALTER TYPE tenant_status ADD VALUE 'frozen'")
+
+        differences = migrations.check(url)
+
+    assert differences == [
+        "modify_enum tenant_status: ['active', 'suspended', 'archived', 'frozen']"
+        " -> ['active', 'suspended', 'archived']"
+    ]

@@ -297,6 +297,8 @@ def check(url: str | URL) -> list[str]:
     """Differences between the models and the database at ``url``; empty means no drift.
 
     A database that is not at :func:`heads` yields that one difference (run :func:`upgrade`).
+    Besides Alembic's comparison (tables, columns, types, nullability, indexes, unique and
+    foreign keys), PostgreSQL's enum types are compared value by value, which Alembic does not do.
     """
     with transaction(url) as connection:
         revisions = _refuse_unknown_revision(connection)
@@ -307,7 +309,37 @@ def check(url: str | URL) -> list[str]:
         options = context_options(connection.dialect.name)
         context = MigrationContext.configure(connection, opts=options)
         differences = compare_metadata(context, options["target_metadata"])
-    return [describe(difference) for difference in differences]
+        described = [describe(difference) for difference in differences]
+        if connection.dialect.name == "postgresql":
+            described += _enum_differences(connection, options["target_metadata"])
+    return described
+
+
+def _enum_differences(connection: sa.Connection, metadata: sa.MetaData) -> list[str]:
+    expected: dict[str, list[str]] = {}
+    for table in metadata.tables.values():
+        for column in table.columns:
+            if isinstance(column.type, sa.Enum) and column.type.native_enum and column.type.name:
+                expected[column.type.name] = list(column.type.enums)
+    actual: dict[str, list[str]] = {
+        name: list(labels)
+        for name, labels in connection.execute(
+            sa.text(
+                "SELECT t.typname, array_agg(e.enumlabel ORDER BY e.enumsortorder)"
+                " FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid"
+                " WHERE t.typnamespace = current_schema()::regnamespace"
+                " AND t.typname = ANY(:names) GROUP BY t.typname"
+            ),
+            {"names": list(expected)},
+        )
+    }
+    differences = []
+    for name, values in sorted(expected.items()):
+        if name not in actual:
+            differences.append(f"add_enum {name}: {values!r}")
+        elif actual[name] != values:
+            differences.append(f"modify_enum {name}: {actual[name]!r} -> {values!r}")
+    return differences
 
 
 def describe(difference: Any) -> str:
