@@ -82,7 +82,9 @@ class Api:
         for endpoint in self.endpoints:
             group = groups.setdefault(endpoint.route.path, PathGroup(endpoint.route.path))
             group.endpoints[endpoint.route.method] = endpoint
-        self.paths = list(groups.values())
+        # Mount static segments before parameters at the same depth ("/x/export" before "/x/{id}"):
+        # Django and Starlette match in registration order, and a parameter would shadow them.
+        self.paths = sorted(groups.values(), key=_specificity)
         self._session_cookie = core.session_cookie_name
         self._csrf_cookie = core.csrf_cookie_name
         self._csrf_header = core.settings.csrf_header_name
@@ -289,6 +291,10 @@ class Api:
             user_agent=ctx.user_agent,
             metadata=dict(call.audit_metadata),
         )
+
+
+def _specificity(group: PathGroup) -> tuple[bool, ...]:
+    return tuple(segment.startswith("{") for segment in group.path.split("/"))
 
 
 def request_fingerprint(
