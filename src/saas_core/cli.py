@@ -153,6 +153,15 @@ def _db_grant(args: argparse.Namespace) -> int:
     return 0
 
 
+def _iam_command(subparsers: Subparsers) -> None:
+    from saas_core.iam.cli import add_iam_commands
+
+    add_iam_commands(subparsers)
+
+
+command("iam")(_iam_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``saas-core`` argument parser with every registered command."""
     parser = argparse.ArgumentParser(

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     invitation_ttl: timedelta = timedelta(days=7)
     idempotency_ttl: timedelta = timedelta(hours=24)
     idempotency_lease: timedelta = timedelta(seconds=60)
+    #: Longest a break-glass role may be granted for.
+    break_glass_max_duration: timedelta = timedelta(hours=4)
 
     def migration_url(self) -> str:
         """The URL ``saas-core db`` commands use."""

@@ -1,0 +1,100 @@
+"""Per-request permission resolution: one query from the role tables into two frozensets.
+
+There is deliberately no cache that outlives a request. Every request re-reads its role's
+permissions (and the caller's assignments) with the single statement below, so a role edit, a
+revoked or expired assignment, or a member's new role takes effect on the very next request and
+is never stale beyond it. The statement joins three small, indexed tables
+(``iam_role_permissions`` by its primary key ``(role_id, permission_id)``, ``iam_permissions`` and
+``iam_roles`` by primary key, ``iam_assignments`` by ``user_id``); a cache keyed by role id and
+``updated_at`` would still need a query to learn ``updated_at``, so it would save nothing.
+
+On PostgreSQL call it after the request's ``app.tenant_id`` and ``app.user_id`` settings are bound:
+a tenant's custom roles are visible through the ``tenant_isolation`` policy and a user's platform
+assignments through ``self_read``; shared roles through ``global_read``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CompoundSelect, and_, bindparam, or_, select, union
+from sqlalchemy.orm import Session
+
+from saas_core.db.types import UTCDateTime
+from saas_core.iam.models import IamScope, Permission, Role, RoleAssignment, RolePermission
+
+
+def _statement() -> CompoundSelect[str, IamScope]:
+    p, rp, r, a = Permission, RolePermission, Role, RoleAssignment
+    tenant_id = bindparam("tenant_id", type_=BigInteger())
+    # The member's own role: tenant-scope permissions of a tenant role that is shared or belongs
+    # to this tenant (a membership pointing at another tenant's custom role grants nothing).
+    membership = (
+        select(p.key, p.scope)
+        .select_from(rp)
+        .join(p, p.id == rp.permission_id)
+        .join(r, r.id == rp.role_id)
+        .where(
+            rp.role_id == bindparam("role_id", type_=BigInteger()),
+            p.scope == IamScope.TENANT,
+            r.scope == IamScope.TENANT,
+            or_(r.tenant_id.is_(None), r.tenant_id == tenant_id),
+        )
+    )
+    # Live assignments: platform ones (tenant_id NULL) give platform permissions of platform
+    # roles; ones in this tenant give tenant permissions of roles visible to the tenant.
+    assigned = (
+        select(p.key, p.scope)
+        .select_from(a)
+        .join(r, r.id == a.role_id)
+        .join(rp, rp.role_id == a.role_id)
+        .join(p, p.id == rp.permission_id)
+        .where(
+            a.user_id == bindparam("user_id", type_=BigInteger()),
+            a.revoked_at.is_(None),
+            or_(a.expires_at.is_(None), a.expires_at > bindparam("now", type_=UTCDateTime())),
+            or_(
+                and_(
+                    a.tenant_id.is_(None),
+                    r.scope == IamScope.PLATFORM,
+                    p.scope == IamScope.PLATFORM,
+                ),
+                and_(
+                    a.tenant_id == tenant_id,
+                    r.scope == IamScope.TENANT,
+                    p.scope == IamScope.TENANT,
+                    or_(r.tenant_id.is_(None), r.tenant_id == tenant_id),
+                ),
+            ),
+        )
+    )
+    return union(membership, assigned)
+
+
+_LOAD = _statement()
+
+
+def load_permissions(
+    session: Session,
+    *,
+    role_id: int | None,
+    user_id: int | None,
+    tenant_id: int | None,
+    now: datetime,
+) -> tuple[frozenset[str], frozenset[str]]:
+    """Return ``(tenant permissions, platform permissions)`` for one request, in one query.
+
+    ``role_id`` is the role of the caller's membership in the active tenant ``tenant_id`` (both
+    ``None`` when no tenant is active). Tenant permissions are that role's, plus those of the
+    caller's live assignments in the tenant; platform permissions come from the caller's live
+    platform assignments. An assignment is live while ``revoked_at`` is NULL and ``expires_at``
+    is NULL or later than ``now``.
+    """
+    if role_id is None and user_id is None:
+        return frozenset(), frozenset()
+    rows = session.execute(
+        _LOAD, {"role_id": role_id, "user_id": user_id, "tenant_id": tenant_id, "now": now}
+    ).all()
+    tenant = frozenset(key for key, scope in rows if scope == IamScope.TENANT)
+    platform = frozenset(key for key, scope in rows if scope == IamScope.PLATFORM)
+    return tenant, platform
