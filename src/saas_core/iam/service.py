@@ -21,8 +21,6 @@ Every role edit and every grant or revocation is recorded in ``security_events``
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +33,6 @@ from saas_core.context import RequestContext, TenantRef
 from saas_core.errors import (
     AssignmentNotFound,
     BreakGlassTermsInvalid,
-    ConfigurationError,
     MemberNotFound,
     RoleKeyTaken,
     RoleNotFound,
@@ -44,9 +41,9 @@ from saas_core.errors import (
     UserNotFound,
     ValidationFailed,
 )
-from saas_core.iam import events
+from saas_core.iam import events, rows
 from saas_core.iam.authorize import authorize, can, check_known, ensure_can_grant
-from saas_core.iam.catalog import PERMISSIONS, ROLES, ROLES_BY_KEY
+from saas_core.iam.catalog import PERMISSIONS, ROLES_BY_KEY
 from saas_core.iam.models import IamScope, Permission, Role, RoleAssignment, RolePermission
 from saas_core.iam.schemas import (
     AssignmentCreate,
@@ -57,10 +54,8 @@ from saas_core.iam.schemas import (
     RoleUpdate,
 )
 from saas_core.identity.models import User
-from saas_core.tenancy.models import TenantMember
 
 _PLATFORM_IAM = "platform:iam:manage"
-_ROLE_ORDER = {spec.key: n for n, spec in enumerate(ROLES)}
 
 
 class IamService:
@@ -93,13 +88,13 @@ class IamService:
         if not conditions:
             authorize(ctx, "roles:read")  # raises: the caller may see no role at all
         roles = session.scalars(select(Role).where(or_(*conditions))).all()
-        ordered = sorted(roles, key=_role_sort_key)
-        return self._roles_out(session, ordered)
+        ordered = sorted(roles, key=rows.role_sort_key)
+        return rows.roles_out(session, ordered)
 
     def get_role(self, session: Session, ctx: RequestContext, role_id: uuid.UUID) -> RoleOut:
         """One role visible to the caller; others (another tenant's) are ``RoleNotFound``."""
         role = self._visible_role(session, ctx, role_id)
-        return self._roles_out(session, [role])[0]
+        return rows.roles_out(session, [role])[0]
 
     def create_role(self, session: Session, ctx: RequestContext, data: RoleCreate) -> RoleOut:
         """Create a custom role in the active tenant.
@@ -138,7 +133,7 @@ class IamService:
             raise RoleKeyTaken(
                 f"the tenant already has a role {data.key!r}", key=data.key
             ) from None
-        self._link(session, role, keys)
+        rows.link_permissions(session, role, keys)
         events.record_iam_event(
             session,
             ctx,
@@ -147,7 +142,7 @@ class IamService:
             tenant_id=tenant.id,
             metadata={"role_id": str(role.public_id), "created": True, "added": sorted(keys)},
         )
-        return self._roles_out(session, [role])[0]
+        return rows.roles_out(session, [role])[0]
 
     def update_role(
         self, session: Session, ctx: RequestContext, role_id: uuid.UUID, data: RoleUpdate
@@ -168,7 +163,7 @@ class IamService:
         if data.permissions is not None:
             # Validate everything before changing anything.
             wanted = check_known(data.permissions, IamScope.TENANT)
-            current = self._permission_keys(session, [role.id])[role.id]
+            current = rows.permission_keys(session, [role.id])[role.id]
             added, removed = wanted - current, current - wanted
             ensure_can_grant(ctx, added)
         now = self.clock.now()
@@ -184,7 +179,7 @@ class IamService:
                     RolePermission.permission_id.in_(removed_ids),
                 )
             )
-        self._link(session, role, added)
+        rows.link_permissions(session, role, added)
         # Bumped explicitly: link rows changing leaves the role row itself untouched.
         role.updated_at = now
         session.flush()
@@ -201,7 +196,7 @@ class IamService:
                     "removed": sorted(removed),
                 },
             )
-        return self._roles_out(session, [role])[0]
+        return rows.roles_out(session, [role])[0]
 
     # --- assignments -----------------------------------------------------------------------
 
@@ -232,14 +227,14 @@ class IamService:
         else:
             tenant = _require_tenant(ctx)
             authorize(ctx, "members:manage")
-            ensure_can_grant(ctx, self._permission_keys(session, [role.id])[role.id])
+            ensure_can_grant(ctx, rows.permission_keys(session, [role.id])[role.id])
             tenant_id = tenant.id
         user = session.scalar(
             select(User).where(User.public_id == data.user_id, User.deleted_at.is_(None))
         )
         if user is None:
             raise UserNotFound()
-        if tenant_id is not None and not _is_member(session, tenant_id, user.id):
+        if tenant_id is not None and not rows.is_member(session, tenant_id, user.id):
             raise MemberNotFound()
         assignment = RoleAssignment(
             tenant_id=tenant_id,
@@ -261,9 +256,9 @@ class IamService:
             severity=Severity.HIGH if break_glass else Severity.MEDIUM,
             tenant_id=tenant_id,
             user_id=user.id,
-            metadata=_assignment_metadata(assignment, role),
+            metadata=rows.assignment_metadata(assignment, role),
         )
-        return _assignment_out(assignment, role, user)
+        return rows.assignment_out(assignment, role, user)
 
     def revoke_assignment(
         self, session: Session, ctx: RequestContext, assignment_id: uuid.UUID
@@ -302,9 +297,9 @@ class IamService:
                 severity=Severity.MEDIUM,
                 tenant_id=assignment.tenant_id,
                 user_id=user.id,
-                metadata=_assignment_metadata(assignment, role),
+                metadata=rows.assignment_metadata(assignment, role),
             )
-        return _assignment_out(assignment, role, user)
+        return rows.assignment_out(assignment, role, user)
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -335,99 +330,8 @@ class IamService:
             authorize(ctx, "roles:read")
         return role
 
-    def _link(self, session: Session, role: Role, keys: Iterable[str]) -> None:
-        keys = frozenset(keys)
-        if not keys:
-            return
-        ids = dict(
-            session.execute(
-                select(Permission.key, Permission.id).where(Permission.key.in_(keys))
-            ).all()
-        )
-        missing = keys - ids.keys()
-        if missing:
-            raise ConfigurationError(
-                f"permissions {sorted(missing)} are not in the database: run `saas-core iam sync`"
-            )
-        session.add_all(RolePermission(role_id=role.id, permission_id=ids[k]) for k in keys)
-        session.flush()
-
-    def _permission_keys(
-        self, session: Session, role_ids: Sequence[int]
-    ) -> dict[int, frozenset[str]]:
-        found: dict[int, set[str]] = {role_id: set() for role_id in role_ids}
-        rows = session.execute(
-            select(RolePermission.role_id, Permission.key)
-            .join(Permission, Permission.id == RolePermission.permission_id)
-            .where(RolePermission.role_id.in_(role_ids))
-        )
-        for role_id, key in rows:
-            found[role_id].add(key)
-        return {role_id: frozenset(keys) for role_id, keys in found.items()}
-
-    def _roles_out(self, session: Session, roles: Sequence[Role]) -> list[RoleOut]:
-        keys = self._permission_keys(session, [r.id for r in roles]) if roles else {}
-        return [
-            RoleOut(
-                id=r.public_id,
-                key=r.key,
-                name=r.name,
-                description=r.description,
-                scope=r.scope,
-                system=r.is_system,
-                permissions=sorted(keys[r.id]),
-                created_at=r.created_at,
-                updated_at=r.updated_at,
-            )
-            for r in roles
-        ]
-
 
 def _require_tenant(ctx: RequestContext) -> TenantRef:
     if ctx.tenant is None:
         raise TenantRequired()
     return ctx.tenant
-
-
-def _is_member(session: Session, tenant_id: int, user_id: int) -> bool:
-    found = session.scalar(
-        select(TenantMember.id).where(
-            TenantMember.tenant_id == tenant_id, TenantMember.user_id == user_id
-        )
-    )
-    return found is not None
-
-
-def _role_sort_key(role: Role) -> tuple[int, int, str]:
-    if role.tenant_id is not None:
-        group = 1
-    elif role.scope is IamScope.TENANT:
-        group = 0
-    else:
-        group = 2
-    return (group, _ROLE_ORDER.get(role.key, len(_ROLE_ORDER)), role.key)
-
-
-def _assignment_metadata(assignment: RoleAssignment, role: Role) -> dict[str, Any]:
-    return {
-        "assignment_id": str(assignment.public_id),
-        "role_id": str(role.public_id),
-        "role_key": role.key,
-        "break_glass": assignment.is_break_glass,
-        "expires_at": assignment.expires_at.isoformat() if assignment.expires_at else None,
-    }
-
-
-def _assignment_out(assignment: RoleAssignment, role: Role, user: User) -> AssignmentOut:
-    return AssignmentOut(
-        id=assignment.public_id,
-        user_id=user.public_id,
-        role_id=role.public_id,
-        role_key=role.key,
-        scope=role.scope,
-        break_glass=assignment.is_break_glass,
-        reason=assignment.reason,
-        expires_at=assignment.expires_at,
-        revoked_at=assignment.revoked_at,
-        created_at=assignment.created_at,
-    )
