@@ -32,7 +32,7 @@ from saas_core.api.http import HttpResponse
 from saas_core.api.pagination import Page, PageQuery
 from saas_core.context import AuthMethod, RequestContext, TenantRef, UserRef
 from saas_core.core import Credentials, Transport
-from saas_core.errors import Conflict, SessionExpired
+from saas_core.errors import Conflict, InvalidCredentials, SessionExpired
 from saas_core.identity.models import User
 
 USER = UserRef(id=1, public_id=uuid.UUID("0190a0a0-0000-7000-8000-000000000001"), email="u@x.io")
@@ -206,6 +206,8 @@ def build_table(counter: Counter) -> RouteTable:
     )
     def login(call: Call) -> None:
         token = call.body_as(LoginIn).token
+        if token not in CONTEXTS:
+            raise InvalidCredentials()
         call.audit_actor = CONTEXTS[token].user
         call.set_cookie(call.core.session_cookie_name, token)
         call.set_cookie(call.core.csrf_cookie_name, "csrf-" + token, http_only=False)

@@ -71,7 +71,10 @@ class PageQuery(BaseModel):
 
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
     cursor: str | None = Field(
-        default=None, max_length=512, description="`next_cursor` of the previous page."
+        default=None,
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="`next_cursor` of the previous page (opaque).",
     )
 
     def after(self) -> Keyset | None:
