@@ -319,6 +319,21 @@ class SeatLimitReached(Conflict):
     title = "Seat limit reached"
 
 
+class InvitationEmailMismatch(Forbidden):
+    """The invitation was sent to another address than the signed-in user's."""
+
+    code = "invitation.email_mismatch"
+    title = "Invitation is for another email address"
+
+
+class CrossTenantWrite(SaasCoreError):
+    """A row of another tenant was about to be written while a tenant is bound (a bug)."""
+
+    code = "tenant.cross_tenant_write"
+    status = 500
+    title = "Write outside the bound tenant"
+
+
 # --- IAM -----------------------------------------------------------------------------------------
 
 

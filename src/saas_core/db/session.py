@@ -97,5 +97,10 @@ def _create_sqlite_engine(url: URL, **kwargs: Any) -> Engine:
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A ``sessionmaker`` bound to ``engine`` that keeps objects usable after commit."""
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+    """A ``sessionmaker`` bound to ``engine`` that keeps objects usable after commit.
+
+    Its sessions are :class:`~saas_core.db.tenant.TenantSession`: filtered by the bound tenant.
+    """
+    from saas_core.db.tenant import TenantSession
+
+    return sessionmaker(bind=engine, class_=TenantSession, expire_on_commit=False, autoflush=True)

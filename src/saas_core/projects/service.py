@@ -1,0 +1,123 @@
+"""The projects service: tenant-scoped CRUD, the example domain every later feature builds on.
+
+Every method acts in ``ctx.tenant`` (:class:`~saas_core.errors.TenantRequired` without one) and
+binds the session to it. A project of another tenant, or a deleted one, is
+:class:`~saas_core.errors.ProjectNotFound` (404, never 403). Permissions (``projects:read``,
+``projects:write``) are checked by the routes that call these methods. ``delete`` is a soft
+delete: the row stays with ``deleted_at`` set and disappears from reads and lists.
+
+Lists page by ``(created_at, public_id)`` with the cursor of :mod:`saas_core.api.pagination`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from saas_core.api.pagination import Page, keyset_after
+from saas_core.clock import Clock
+from saas_core.context import RequestContext, TenantRef
+from saas_core.db.tenant import bind_context
+from saas_core.errors import ProjectNotFound, TenantRequired
+from saas_core.projects.models import Project
+from saas_core.projects.schemas import ProjectCreate, ProjectOut, ProjectQuery, ProjectUpdate
+
+
+class ProjectsService:
+    """Projects of the active tenant (stateless between calls)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def create_project(
+        self, session: Session, ctx: RequestContext, data: ProjectCreate
+    ) -> ProjectOut:
+        """Create a project in the active tenant."""
+        tenant = _tenant(session, ctx)
+        now = self.clock.now()
+        project = Project(
+            tenant_id=tenant.id,
+            name=data.name.strip(),
+            description=data.description,
+            metadata_=dict(data.metadata),
+            created_by_id=ctx.user.id if ctx.user is not None else None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(project)
+        session.flush()
+        return ProjectOut.from_row(project)
+
+    def get_project(
+        self, session: Session, ctx: RequestContext, project_id: uuid.UUID
+    ) -> ProjectOut:
+        """One live project of the active tenant."""
+        return ProjectOut.from_row(self._find(session, ctx, project_id))
+
+    def list_projects(
+        self, session: Session, ctx: RequestContext, query: ProjectQuery | None = None
+    ) -> Page[ProjectOut]:
+        """A page of the active tenant's live projects, oldest first."""
+        tenant = _tenant(session, ctx)
+        query = query or ProjectQuery()
+        statement = (
+            select(Project)
+            .where(Project.tenant_id == tenant.id, Project.deleted_at.is_(None))
+            .order_by(Project.created_at, Project.public_id)
+        )
+        if query.status is not None:
+            statement = statement.where(Project.status == query.status)
+        statement = keyset_after(statement, Project.created_at, Project.public_id, query.after())
+        rows = session.scalars(statement.limit(query.limit + 1)).all()
+        return Page[ProjectOut].build(
+            rows, query.limit, ProjectOut.from_row, key=lambda p: (p.created_at, p.public_id)
+        )
+
+    def update_project(
+        self, session: Session, ctx: RequestContext, project_id: uuid.UUID, data: ProjectUpdate
+    ) -> ProjectOut:
+        """Change a live project of the active tenant."""
+        project = self._find(session, ctx, project_id)
+        now = self.clock.now()
+        if data.name is not None:
+            project.name = data.name.strip()
+        if "description" in data.model_fields_set:
+            project.description = data.description
+        if data.metadata is not None:
+            project.metadata_ = dict(data.metadata)
+        if data.status is not None and data.status is not project.status:
+            project.status = data.status
+            project.archived_at = now if data.status == "archived" else None
+        project.updated_at = now
+        session.flush()
+        return ProjectOut.from_row(project)
+
+    def delete_project(self, session: Session, ctx: RequestContext, project_id: uuid.UUID) -> None:
+        """Soft-delete a live project of the active tenant."""
+        project = self._find(session, ctx, project_id)
+        now = self.clock.now()
+        project.deleted_at = now
+        project.updated_at = now
+        session.flush()
+
+    def _find(self, session: Session, ctx: RequestContext, project_id: uuid.UUID) -> Project:
+        tenant = _tenant(session, ctx)
+        project = session.scalar(
+            select(Project).where(
+                Project.tenant_id == tenant.id,
+                Project.public_id == project_id,
+                Project.deleted_at.is_(None),
+            )
+        )
+        if project is None:
+            raise ProjectNotFound()
+        return project
+
+
+def _tenant(session: Session, ctx: RequestContext) -> TenantRef:
+    if ctx.tenant is None:
+        raise TenantRequired()
+    bind_context(session, ctx)
+    return ctx.tenant
