@@ -1,0 +1,233 @@
+"""Building the request context: active tenant, re-read membership and role, query count,
+impersonator, tenant switch, API keys, and Core's authenticator/binder ports (both databases).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, update
+
+from saas_core.core import Credentials, Transport
+from saas_core.db.tenant import current_binding
+from saas_core.errors import ApiKeyInvalid, SessionExpired, TenantNotFound
+from saas_core.identity.api_keys import ApiKeyService
+from saas_core.identity.models import AuthSession
+from saas_core.identity.tokens import hash_token
+from saas_core.tenancy.context import (
+    ContextTenantBinder,
+    SessionAuthenticator,
+    switch_active_tenant,
+)
+from saas_core.tenancy.models import Tenant
+from saas_core.tenancy.schemas import InvitationCreate, MemberUpdate
+from tests.support.databases import TestDatabase
+from tests.support.tenancy import Actor, World, make_world
+
+#: Statements build_context issues when the session has an active tenant (see the module
+#: docstring of saas_core.tenancy.context and docs/tenancy.md).
+EXPECTED = {"postgresql": 4, "sqlite": 3}
+
+
+@pytest.fixture
+def world(db: TestDatabase) -> World:
+    return make_world(db)
+
+
+@contextmanager
+def counted(world: World) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            statements.append(statement)
+
+    event.listen(world.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(world.engine, "before_cursor_execute", count)
+
+
+def _join(world: World, owner: Actor, tenant_id: int, email: str, role: str) -> Actor:
+    """``email`` accepts an invitation to the owner's tenant and makes it active."""
+    member = world.user(email)
+    with world.unit() as session:
+        public_id = session.scalar(select(Tenant.public_id).where(Tenant.id == tenant_id))
+        assert public_id is not None
+        ctx = world.context(session, owner)
+        world.tenancy.invite_member(
+            session, ctx, public_id, InvitationCreate(email=email, role=role)
+        )
+    token = world.outbox.last(to=email).token
+    assert token is not None
+    with world.unit() as session:
+        world.tenancy.accept_invitation(session, world.context(session, member), token)
+    with world.unit() as session:
+        switch_active_tenant(session, world.context(session, member), public_id, clock=world.clock)
+    return member
+
+
+def test_context_carries_user_tenant_role_and_permissions(world: World) -> None:
+    ada = world.user("ada@example.com")
+    acme = world.tenant(ada, "acme")
+    ctx = world.ctx(ada)
+    assert ctx.user is not None
+    assert ctx.user.email == "ada@example.com"
+    assert ctx.tenant is not None
+    assert (ctx.tenant.id, ctx.tenant.slug, ctx.tenant.status) == (acme, "acme", "active")
+    assert ctx.role == "owner"
+    assert {"projects:write", "members:manage", "tenant:delete"} <= ctx.permissions
+    assert ctx.platform_permissions == frozenset()
+    assert ctx.impersonator is None
+    assert (ctx.client_ip, ctx.user_agent, ctx.request_id) == ("203.0.113.7", "tests", "req-test")
+
+
+def test_query_count_is_bounded(world: World, db: TestDatabase) -> None:
+    ada = world.user("ada@example.com")
+    world.tenant(ada, "acme")
+    world.ctx(ada)  # warm up (and touch the session)
+    with world.unit() as session, counted(world) as statements:
+        world.context(session, ada)
+    assert len(statements) == EXPECTED[db.dialect], statements
+    # The last-seen write happens once per touch interval, not per request.
+    world.clock.advance(world.settings.session_touch_interval)
+    with world.unit() as session, counted(world) as statements:
+        world.context(session, ada)
+    assert len(statements) == EXPECTED[db.dialect] + 1, statements
+    with world.unit() as session, counted(world) as statements:
+        world.context(session, ada)
+    assert len(statements) == EXPECTED[db.dialect], statements
+
+
+def test_removal_takes_effect_on_the_next_request(world: World) -> None:
+    ada = world.user("ada@example.com")
+    acme = world.tenant(ada, "acme")
+    bob = _join(world, ada, acme, "bob@example.com", "member")
+    bob_ctx = world.ctx(bob)
+    assert bob_ctx.tenant is not None
+    assert bob_ctx.user is not None
+    with world.unit() as session:
+        ctx = world.context(session, ada)
+        world.tenancy.remove_member(session, ctx, bob_ctx.tenant.public_id, bob_ctx.user.public_id)
+    after = world.ctx(bob)
+    assert after.tenant is None
+    assert after.permissions == frozenset()
+
+
+def test_role_change_takes_effect_on_the_next_request(world: World) -> None:
+    ada = world.user("ada@example.com")
+    acme = world.tenant(ada, "acme")
+    bob = _join(world, ada, acme, "bob@example.com", "viewer")
+    before = world.ctx(bob)
+    assert before.role == "viewer"
+    assert "projects:write" not in before.permissions
+    assert before.tenant is not None
+    assert before.user is not None
+    with world.unit() as session:
+        ctx = world.context(session, ada)
+        world.tenancy.update_member(
+            session, ctx, before.tenant.public_id, before.user.public_id, MemberUpdate(role="admin")
+        )
+    after = world.ctx(bob)
+    assert after.role == "admin"
+    assert "projects:write" in after.permissions
+
+
+def test_switching_needs_membership(world: World) -> None:
+    ada, eve = world.user("ada@example.com"), world.user("eve@example.com")
+    world.tenant(ada, "acme")
+    world.tenant(ada, "beta", activate=False)
+    evil = world.tenant(eve, "evil")
+    with world.unit() as session:
+        beta = session.scalar(select(Tenant.public_id).where(Tenant.slug == "beta"))
+        evil_public = session.scalar(select(Tenant.public_id).where(Tenant.id == evil))
+        assert beta is not None
+        assert evil_public is not None
+        ctx = world.context(session, ada)
+        with pytest.raises(TenantNotFound):
+            switch_active_tenant(session, ctx, evil_public, clock=world.clock)
+        switch_active_tenant(session, ctx, beta, clock=world.clock)
+        assert ctx.tenant is not None
+        assert ctx.tenant.slug == "acme"  # this request keeps its tenant
+    nxt = world.ctx(ada)
+    assert nxt.tenant is not None
+    assert nxt.tenant.slug == "beta"
+
+
+def test_impersonator_is_resolved(world: World) -> None:
+    ada, op = world.user("ada@example.com"), world.user("operator@example.com")
+    with world.unit() as session:
+        session.execute(
+            update(AuthSession)
+            .where(AuthSession.token_hash == hash_token(ada.token))
+            .values(impersonator_user_id=op.user_id)
+        )
+    ctx = world.ctx(ada)
+    assert ctx.impersonator is not None
+    assert ctx.impersonator.email == "operator@example.com"
+
+
+def test_authenticator_and_binder_ports(world: World) -> None:
+    ada = world.user("ada@example.com")
+    acme = world.tenant(ada, "acme")
+    auth = SessionAuthenticator(world.settings, world.clock)
+    with world.unit() as session:
+        anonymous = auth.authenticate(session, Credentials(Transport.NONE, None, "r1"))
+        assert not anonymous.is_authenticated
+        ctx = auth.authenticate(session, Credentials(Transport.BEARER, ada.token, "r2"))
+        assert ctx.tenant is not None
+        assert ctx.tenant.id == acme
+        ContextTenantBinder().bind(session, ctx)
+        assert current_binding(session).tenant_id == acme
+        with pytest.raises(SessionExpired):
+            auth.authenticate(session, Credentials(Transport.COOKIE, "not-a-token", "r3"))
+
+
+def test_api_key_context_is_cut_to_its_creators_permissions(world: World) -> None:
+    ada = world.user("ada@example.com")
+    acme = world.tenant(ada, "acme")
+    bob = _join(world, ada, acme, "bob@example.com", "admin")
+    keys = ApiKeyService(world.settings, world.clock)
+    with world.unit() as session:
+        created = keys.create(
+            session,
+            world.context(session, bob),
+            name="ci",
+            permissions=["projects:read", "projects:write"],
+        )
+    auth = SessionAuthenticator(world.settings, world.clock)
+    with world.unit() as session:
+        ctx = auth.authenticate(session, Credentials(Transport.BEARER, created.key, "r"))
+        assert ctx.api_key_id == created.api_key.id
+        assert ctx.user is None
+        assert ctx.tenant is not None
+        assert ctx.tenant.id == acme
+        assert ctx.permissions == {"projects:read", "projects:write"}
+        with pytest.raises(ApiKeyInvalid):
+            auth.authenticate(session, Credentials(Transport.COOKIE, created.key, "r"))
+    # Bob becomes a viewer: his key keeps only what he still holds.
+    bob_ctx = world.ctx(bob)
+    assert bob_ctx.tenant is not None
+    assert bob_ctx.user is not None
+    with world.unit() as session:
+        world.tenancy.update_member(
+            session,
+            world.context(session, ada),
+            bob_ctx.tenant.public_id,
+            bob_ctx.user.public_id,
+            MemberUpdate(role="viewer"),
+        )
+    with world.unit() as session:
+        ctx = auth.authenticate(session, Credentials(Transport.BEARER, created.key, "r"))
+        assert ctx.permissions == {"projects:read"}
+    # Bob leaves: his key stops working.
+    with world.unit() as session:
+        world.tenancy.remove_member(
+            session, world.context(session, bob), bob_ctx.tenant.public_id, bob_ctx.user.public_id
+        )
+    with world.unit() as session, pytest.raises(ApiKeyInvalid):
+        auth.authenticate(session, Credentials(Transport.BEARER, created.key, "r"))
