@@ -166,11 +166,20 @@ class PostgresScratch:
             ]
 
     def truncate(self) -> None:
-        """Empty every table (keeps the schema and its partitions)."""
-        if not self._tables:
-            return
+        """Empty every table (keeps the schema and its partitions), then re-sync the catalog.
+
+        Every upgrade to head writes the permission catalog and the built-in roles, so a fresh
+        test database has them; truncation must leave that same state behind.
+        """
+        from sqlalchemy.orm import Session
+
+        from saas_core.iam.sync import sync_catalog
+
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(f"TRUNCATE {', '.join(self._tables)} RESTART IDENTITY CASCADE")
+            if self._tables:
+                conn.exec_driver_sql(f"TRUNCATE {', '.join(self._tables)} RESTART IDENTITY CASCADE")
+            with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
+                sync_catalog(session)
 
     def drop(self) -> None:
         """Drop the scratch database and the role."""

@@ -260,12 +260,29 @@ def _run(url: str | URL, action: str, revision: str) -> None:
         config.attributes["connection"] = connection
         try:
             getattr(command, action)(config, revision)
+            if action == "upgrade" and _database_heads(connection) == heads():
+                _sync_catalog(connection)
         except CommandError as exc:
             raise UnknownRevision(f"cannot {action} to {revision!r}: {_first_line(exc)}") from None
         except sa.exc.DBAPIError as exc:
             raise MigrationFailed(
                 f"{action} to {revision!r} failed and was rolled back: {_first_line(exc)}"
             ) from None
+
+
+def _sync_catalog(connection: sa.Connection) -> None:
+    """Bring the permission catalog and built-in roles up to date, in the upgrade's transaction.
+
+    The catalog is declared in code (:mod:`saas_core.iam.catalog`), so it can change between
+    releases without a schema change; syncing it at every upgrade to head means ``db upgrade``
+    alone leaves a database ready to serve (``saas-core iam sync`` does the same on its own).
+    """
+    from sqlalchemy.orm import Session
+
+    from saas_core.iam.sync import sync_catalog
+
+    with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+        sync_catalog(session)
 
 
 def upgrade(url: str | URL, revision: str = "head") -> None:
