@@ -23,9 +23,9 @@ from saas_core.tenancy.context import (
     switch_active_tenant,
 )
 from saas_core.tenancy.models import Tenant
-from saas_core.tenancy.schemas import InvitationCreate, MemberUpdate
+from saas_core.tenancy.schemas import MemberUpdate
 from tests.support.databases import TestDatabase
-from tests.support.tenancy import Actor, World, make_world
+from tests.support.tenancy import World, join, make_world
 
 #: Statements build_context issues when the session has an active tenant (see the module
 #: docstring of saas_core.tenancy.context and docs/tenancy.md).
@@ -50,25 +50,6 @@ def counted(world: World) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(world.engine, "before_cursor_execute", count)
-
-
-def _join(world: World, owner: Actor, tenant_id: int, email: str, role: str) -> Actor:
-    """``email`` accepts an invitation to the owner's tenant and makes it active."""
-    member = world.user(email)
-    with world.unit() as session:
-        public_id = session.scalar(select(Tenant.public_id).where(Tenant.id == tenant_id))
-        assert public_id is not None
-        ctx = world.context(session, owner)
-        world.tenancy.invite_member(
-            session, ctx, public_id, InvitationCreate(email=email, role=role)
-        )
-    token = world.outbox.last(to=email).token
-    assert token is not None
-    with world.unit() as session:
-        world.tenancy.accept_invitation(session, world.context(session, member), token)
-    with world.unit() as session:
-        switch_active_tenant(session, world.context(session, member), public_id, clock=world.clock)
-    return member
 
 
 def test_context_carries_user_tenant_role_and_permissions(world: World) -> None:
@@ -106,7 +87,7 @@ def test_query_count_is_bounded(world: World, db: TestDatabase) -> None:
 def test_removal_takes_effect_on_the_next_request(world: World) -> None:
     ada = world.user("ada@example.com")
     acme = world.tenant(ada, "acme")
-    bob = _join(world, ada, acme, "bob@example.com", "member")
+    bob = join(world, ada, acme, "bob@example.com", "member")
     bob_ctx = world.ctx(bob)
     assert bob_ctx.tenant is not None
     assert bob_ctx.user is not None
@@ -121,7 +102,7 @@ def test_removal_takes_effect_on_the_next_request(world: World) -> None:
 def test_role_change_takes_effect_on_the_next_request(world: World) -> None:
     ada = world.user("ada@example.com")
     acme = world.tenant(ada, "acme")
-    bob = _join(world, ada, acme, "bob@example.com", "viewer")
+    bob = join(world, ada, acme, "bob@example.com", "viewer")
     before = world.ctx(bob)
     assert before.role == "viewer"
     assert "projects:write" not in before.permissions
@@ -190,7 +171,7 @@ def test_authenticator_and_binder_ports(world: World) -> None:
 def test_api_key_context_is_cut_to_its_creators_permissions(world: World) -> None:
     ada = world.user("ada@example.com")
     acme = world.tenant(ada, "acme")
-    bob = _join(world, ada, acme, "bob@example.com", "admin")
+    bob = join(world, ada, acme, "bob@example.com", "admin")
     keys = ApiKeyService(world.settings, world.clock)
     with world.unit() as session:
         created = keys.create(

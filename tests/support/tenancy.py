@@ -126,6 +126,30 @@ class World:
             return tenant_id
 
 
+def join(world: World, owner: Actor, tenant_id: int, email: str, role: str = "member") -> Actor:
+    """A new user ``email`` invited into ``owner``'s tenant, accepting, and switching to it."""
+    from sqlalchemy import select
+
+    from saas_core.tenancy.context import switch_active_tenant
+    from saas_core.tenancy.models import Tenant
+    from saas_core.tenancy.schemas import InvitationCreate
+
+    member = world.user(email)
+    with world.unit() as session:
+        public_id = session.scalar(select(Tenant.public_id).where(Tenant.id == tenant_id))
+        assert public_id is not None
+        ctx = world.context(session, owner)
+        data = InvitationCreate(email=email, role=role)
+        world.tenancy.invite_member(session, ctx, public_id, data)
+    token = world.outbox.last(to=email).token
+    assert token is not None
+    with world.unit() as session:
+        world.tenancy.accept_invitation(session, world.context(session, member), token)
+    with world.unit() as session:
+        switch_active_tenant(session, world.context(session, member), public_id, clock=world.clock)
+    return member
+
+
 def make_world(db: TestDatabase) -> World:
     """A world on ``db`` with the catalog synced."""
     sync_roles(db)
