@@ -242,16 +242,18 @@ def test_list_and_revoke_own_sessions(
     assert valid(session, identity, second.token)
     assert first.auth_session.id not in [s.id for s in identity.list_sessions(session, ctx)]
 
-    revoked = identity.revoke_other_sessions(session, ctx)
+    # "Sign out other devices" from the middle session: older and newer ones both go.
+    middle = ctx_for(user, second)
+    revoked = identity.revoke_other_sessions(session, middle)
     session.commit()
-    assert revoked == [second.auth_session.public_id]
-    assert not valid(session, identity, second.token)
-    assert valid(session, identity, third.token)
-
-    identity.logout(session, ctx)
-    session.commit()
+    assert revoked == [third.auth_session.public_id]
     assert not valid(session, identity, third.token)
-    assert identity.list_sessions(session, ctx) == []
+    assert valid(session, identity, second.token)
+
+    identity.logout(session, middle)
+    session.commit()
+    assert not valid(session, identity, second.token)
+    assert identity.list_sessions(session, middle) == []
     kinds = [(e.event_type, e.metadata_["reason"]) for e in revocation_events(session)]
     assert kinds == [
         ("session_revoked", "revoked_by_user"),
