@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from saas_core.clock import Clock, SystemClock
@@ -152,22 +153,36 @@ class EmailIdentityBridge:
         self._clock: Clock = clock or SystemClock()
 
     def user_for(self, session: Session, host_user: Any) -> User:
-        """The live saas-core user with ``host_user``'s email, created on first sight."""
+        """The live saas-core user with ``host_user``'s email, created on first sight.
+
+        Two first requests of the same new user may race to create it: the insert runs in a
+        savepoint, and the loser of the race reads the winner's row.
+        """
         email = normalize_email(self._email_of(host_user))
-        user = session.scalars(
-            select(User).where(User.email == email, User.deleted_at.is_(None))
-        ).one_or_none()
+        user = self._find(session, email)
         if user is not None:
             return user
         now: datetime = self._clock.now()
         display_name = self._display_name_of(host_user) if self._display_name_of else None
         user = User(
             email=email,
-            display_name=display_name or None,
+            display_name=(display_name or "").strip()[:200] or None,
             email_verified_at=now if self._trust else None,
             created_at=now,
             updated_at=now,
         )
-        session.add(user)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(user)
+        except IntegrityError:
+            existing = self._find(session, email)
+            if existing is None:
+                raise
+            return existing
         return user
+
+    @staticmethod
+    def _find(session: Session, email: str) -> User | None:
+        return session.scalars(
+            select(User).where(User.email == email, User.deleted_at.is_(None))
+        ).one_or_none()
