@@ -65,7 +65,11 @@ class SecurityEventType(enum.StrEnum):
     LOGOUT = "logout"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name, not a secret
     PASSWORD_RESET_REQUESTED = "password_reset_requested"  # noqa: S105 - an event name
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name, not a secret
     EMAIL_VERIFIED = "email_verified"
+    EMAIL_CHANGE_REQUESTED = "email_change_requested"
+    EMAIL_CHANGED = "email_changed"
+    ACCOUNT_DELETED = "account_deleted"
     SESSION_REVOKED = "session_revoked"
     API_KEY_CREATED = "api_key_created"
     API_KEY_REVOKED = "api_key_revoked"

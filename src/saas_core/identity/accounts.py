@@ -13,14 +13,7 @@ from saas_core.audit.models import SecurityEventType, Severity
 from saas_core.context import RequestContext
 from saas_core.errors import EmailTaken, InvalidInput, RegistrationClosed
 from saas_core.identity import single_use
-from saas_core.identity.common import (
-    ACCOUNT_DELETED,
-    EMAIL_CHANGE_REQUESTED,
-    EMAIL_CHANGED,
-    PASSWORD_RESET,
-    IdentityBase,
-    Origin,
-)
+from saas_core.identity.common import IdentityBase, Origin
 from saas_core.identity.models import AuthTokenPurpose, SessionRevokeReason, User, UserStatus
 from saas_core.identity.passwords import check_password_policy
 from saas_core.identity.ports import normalize_email
@@ -164,7 +157,13 @@ class AccountFlows(IdentityBase):
         self.sessions.revoke_all(
             session, user.id, reason=SessionRevokeReason.PASSWORD_RESET, ctx=ctx
         )
-        self._event(session, PASSWORD_RESET, Origin.of(ctx), user_id=user.id, severity=Severity.LOW)
+        self._event(
+            session,
+            SecurityEventType.PASSWORD_RESET,
+            Origin.of(ctx),
+            user_id=user.id,
+            severity=Severity.LOW,
+        )
         return user
 
     def change_password(
@@ -215,7 +214,9 @@ class AccountFlows(IdentityBase):
         )
         self._send(normalized, "change_email", "Confirm your new email address", token)
         self._send(user.email, "email_change_notice", "Your email address is being changed", None)
-        self._event(session, EMAIL_CHANGE_REQUESTED, Origin.of(ctx), user_id=user.id)
+        self._event(
+            session, SecurityEventType.EMAIL_CHANGE_REQUESTED, Origin.of(ctx), user_id=user.id
+        )
 
     def confirm_email_change(
         self, session: Session, raw_token: str, *, ctx: RequestContext | None = None
@@ -233,7 +234,13 @@ class AccountFlows(IdentityBase):
         # Tokens mailed to the old address must not act on the new one.
         single_use.revoke_tokens(session, user_id=user.id, clock=self.clock)
         session.flush()
-        self._event(session, EMAIL_CHANGED, Origin.of(ctx), user_id=user.id, severity=Severity.LOW)
+        self._event(
+            session,
+            SecurityEventType.EMAIL_CHANGED,
+            Origin.of(ctx),
+            user_id=user.id,
+            severity=Severity.LOW,
+        )
         return user
 
     # --- deletion ---------------------------------------------------------------------------------
@@ -261,7 +268,7 @@ class AccountFlows(IdentityBase):
         single_use.revoke_tokens(session, user_id=user.id, clock=self.clock)
         self._event(
             session,
-            ACCOUNT_DELETED,
+            SecurityEventType.ACCOUNT_DELETED,
             Origin.of(ctx),
             user_id=user.id,
             severity=Severity.MEDIUM,

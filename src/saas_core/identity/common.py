@@ -26,12 +26,6 @@ from saas_core.identity.ports import EmailMessage, EmailSender
 from saas_core.identity.sessions import SessionService
 from saas_core.identity.throttle import LoginThrottler, ThrottleKey
 
-#: Security event types identity records beyond :class:`SecurityEventType`'s list.
-PASSWORD_RESET = "password_reset"  # noqa: S105 - an event name, not a secret
-EMAIL_CHANGE_REQUESTED = "email_change_requested"
-EMAIL_CHANGED = "email_changed"
-ACCOUNT_DELETED = "account_deleted"
-
 
 class AccountDeletionHook(Protocol):
     """Called by ``IdentityService.delete_account`` once the account is soft-deleted.
