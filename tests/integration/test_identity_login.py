@@ -305,3 +305,43 @@ def test_sign_in_under_row_level_security(pg: TestDatabase) -> None:
         attempt(session, identity, DEFAULT_PASSWORD)
         assert len(events(session, SecurityEventType.LOGIN_FAILED)) == 1
         assert len(events(session, SecurityEventType.LOGIN_SUCCEEDED)) == 1
+
+
+def test_concurrent_failures_lock_exactly_once(pg: TestDatabase) -> None:
+    """Parallel wrong passwords on PostgreSQL: exact counts, one lockout, the rest refused."""
+    import threading
+
+    identity = IdentityService(fast_settings(), FakeClock(), InMemoryOutbox(), SpyHasher())
+    make_session = session_factory(pg.app_engine)
+    with make_session() as setup:
+        make_user(setup, identity)
+        setup.commit()
+    attempts = 12
+    barrier = threading.Barrier(attempts)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        with make_session() as session:
+            barrier.wait()
+            try:
+                identity.login(session, email="ada@example.com", password="a wrong password")
+            except (InvalidCredentials, AccountLocked) as error:
+                session.commit()
+                outcomes.append(type(error).__name__)
+
+    threads = [threading.Thread(target=guess) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(outcomes) == attempts
+    with make_session() as session:
+        assert len(events(session, SecurityEventType.LOCKOUT)) == 1
+        counted = session.scalar(
+            sa.select(LoginThrottle.failures).where(LoginThrottle.key_kind == "account")
+        )
+        failed = events(session, SecurityEventType.LOGIN_FAILED)
+    wrong = [e for e in failed if e.metadata_["reason"] == "wrong_password"]
+    assert counted == len(wrong) == outcomes.count("InvalidCredentials")
+    assert sorted(e.metadata_["failures"] for e in wrong) == list(range(1, counted + 1))
+    assert counted >= identity.settings.login_max_failures
