@@ -7,6 +7,8 @@
     saas-core db current   [--database-url URL]
     saas-core db check     [--database-url URL]                # exit 1 on drift
     saas-core db grant     [--database-url URL] --role NAME    # PostgreSQL: set up the app role
+    saas-core seed         [--database-url URL]                # demo user, tenant, projects
+    saas-core demo         [--database-url URL] [--host H] [--port P]   # seed + serve the example
 
 The URL defaults to ``SAAS_CORE_MIGRATION_DATABASE_URL``, then ``SAAS_CORE_DATABASE_URL``
 (:class:`saas_core.config.Settings`). Exit codes: 0 success, 1 drift found by ``check``, 2 any
@@ -160,6 +162,22 @@ def _iam_command(subparsers: Subparsers) -> None:
 
 
 command("iam")(_iam_command)
+
+
+def _seed_command(subparsers: Subparsers) -> None:
+    from saas_core.demo_cli import add_seed_command
+
+    add_seed_command(subparsers)
+
+
+def _demo_command(subparsers: Subparsers) -> None:
+    from saas_core.demo_cli import add_demo_command
+
+    add_demo_command(subparsers)
+
+
+command("seed")(_seed_command)
+command("demo")(_demo_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
