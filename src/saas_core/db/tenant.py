@@ -62,6 +62,7 @@ log = logging.getLogger("saas_core.tenant")
 _BINDING_KEY = "saas_core.tenant_binding"
 _OPTIONS_KEY = "saas_core.tenant_options"
 _APPLIED_KEY = "saas_core.tenant_applied"
+_EXPLICIT_KEY = "saas_core.tenant_explicit"
 
 _APPLY_SQL = sa.text(
     "SELECT set_config('app.tenant_id', :tenant_id, true),"
@@ -333,6 +334,34 @@ def _option(session: Session, b: TenantBinding, spec: TenantTable, write: bool) 
     return option
 
 
+#: Tenant tables by statement cache key: two statements with one cache key compile to the same
+#: SQL, so they touch the same tables. Bounded; cleared when full.
+_specs_by_key: dict[Any, tuple[TenantTable, ...]] = {}
+_SPECS_CACHE_SIZE = 4096
+
+
+def _tenant_specs(statement: sa.ClauseElement) -> tuple[TenantTable, ...]:
+    # The statement's cache key is memoized on it, and SQLAlchemy needs it anyway to find the
+    # compiled form, so looking it up first makes the common case (a statement seen before)
+    # cost a dict lookup instead of a walk over the whole expression.
+    cache_key = statement._generate_cache_key()
+    if cache_key is not None:
+        found = _specs_by_key.get(cache_key.key)
+        if found is not None:
+            return found
+    names = {
+        t.name
+        for t in find_tables(statement, include_aliases=True, include_crud=True)
+        if isinstance(t, sa.TableClause)
+    }
+    specs = tuple(spec for name in sorted(names) if (spec := tenant_table(name)) is not None)
+    if cache_key is not None:
+        if len(_specs_by_key) >= _SPECS_CACHE_SIZE:
+            _specs_by_key.clear()
+        _specs_by_key[cache_key.key] = specs
+    return specs
+
+
 @event.listens_for(TenantSession, "do_orm_execute")
 def _filter_by_tenant(state: ORMExecuteState) -> None:
     if not state.is_orm_statement or state.is_column_load:
@@ -340,22 +369,33 @@ def _filter_by_tenant(state: ORMExecuteState) -> None:
     if not (state.is_select or state.is_update or state.is_delete):
         return
     b = current_binding(state.session)
-    if b.platform or not b.orm_filter:
+    if b.platform or not b.orm_filter or state.session.info.get(_EXPLICIT_KEY):
         return
     statement = state.statement
     if not isinstance(statement, sa.ClauseElement):
         return
-    names = {
-        t.name
-        for t in find_tables(statement, include_aliases=True, include_crud=True)
-        if isinstance(t, sa.TableClause)
-    }
-    specs = [spec for name in names if (spec := tenant_table(name)) is not None]
+    specs = _tenant_specs(statement)
     if not specs:
         return
     write = not state.is_select
     options = [_option(state.session, b, spec, write) for spec in specs]
     state.statement = statement.options(*options)
+
+
+@contextmanager
+def explicitly_scoped(session: Session) -> Iterator[None]:
+    """Run reviewed library statements that filter by tenant themselves, unfiltered by the ORM.
+
+    For the per-request hot path only (the permission query of the request context, which
+    names its tenant and user in its ``WHERE``): it skips the automatic filter's per-statement
+    cost. PostgreSQL settings are untouched, so Row Level Security still applies.
+    """
+    previous = session.info.get(_EXPLICIT_KEY, False)
+    session.info[_EXPLICIT_KEY] = True
+    try:
+        yield
+    finally:
+        session.info[_EXPLICIT_KEY] = previous
 
 
 @event.listens_for(TenantSession, "before_flush")

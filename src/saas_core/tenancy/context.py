@@ -37,7 +37,7 @@ from saas_core.clock import Clock
 from saas_core.config import Settings
 from saas_core.context import AuthMethod, RequestContext, TenantRef, UserRef
 from saas_core.core import Credentials, Transport
-from saas_core.db.tenant import bind_context, bind_tenant
+from saas_core.db.tenant import bind_context, bind_tenant, explicitly_scoped
 from saas_core.errors import ApiKeyInvalid, TenantNotFound, Unauthenticated
 from saas_core.iam.loader import load_permissions
 from saas_core.iam.models import IamScope, Role
@@ -112,13 +112,16 @@ def build_context(
         tenant, role_id, role_key = _membership(session, candidate, user.id)
         if tenant is None:
             bind_tenant(session, None, user_id=user.id)
-    tenant_permissions, platform_permissions = load_permissions(
-        session,
-        role_id=role_id,
-        user_id=user.id,
-        tenant_id=tenant.id if tenant is not None else None,
-        now=now,
-    )
+    # The permission query names its tenant and user itself: the automatic filter's
+    # per-statement cost is skipped for it (Row Level Security still applies on PostgreSQL).
+    with explicitly_scoped(session):
+        tenant_permissions, platform_permissions = load_permissions(
+            session,
+            role_id=role_id,
+            user_id=user.id,
+            tenant_id=tenant.id if tenant is not None else None,
+            now=now,
+        )
     impersonator = None
     if auth_session.impersonator_user_id is not None:
         impersonator = _user_ref(session, auth_session.impersonator_user_id)
@@ -165,13 +168,14 @@ def build_api_key_context(
         tenant, role_id, _role_key = _membership(session, key.bound_tenant_id, creator)
         if tenant is None:
             raise ApiKeyInvalid()
-    tenant_permissions, platform_permissions = load_permissions(
-        session,
-        role_id=role_id,
-        user_id=creator,
-        tenant_id=key.bound_tenant_id,
-        now=clock.now(),
-    )
+    with explicitly_scoped(session):
+        tenant_permissions, platform_permissions = load_permissions(
+            session,
+            role_id=role_id,
+            user_id=creator,
+            tenant_id=key.bound_tenant_id,
+            now=clock.now(),
+        )
     scopes = frozenset(str(p) for p in key.permissions)
     bind_tenant(session, key.bound_tenant_id, user_id=None)
     return RequestContext(
@@ -222,7 +226,11 @@ def switch_active_tenant(
 def _membership(
     session: Session, tenant_id: int, user_id: int
 ) -> tuple[TenantRef | None, int | None, str | None]:
-    row = session.execute(_MEMBERSHIP, {"tenant_id": tenant_id, "user_id": user_id}).first()
+    row = (
+        session.connection()
+        .execute(_MEMBERSHIP, {"tenant_id": tenant_id, "user_id": user_id})
+        .first()
+    )
     if row is None or row.status != TenantStatus.ACTIVE:
         return None, None, None
     tenant = TenantRef(id=tenant_id, public_id=row.public_id, slug=row.slug, status=str(row.status))
@@ -230,7 +238,7 @@ def _membership(
 
 
 def _user_ref(session: Session, user_id: int) -> UserRef | None:
-    row = session.execute(_USER, {"user_id": user_id}).first()
+    row = session.connection().execute(_USER, {"user_id": user_id}).first()
     return UserRef(id=row.id, public_id=row.public_id, email=row.email) if row else None
 
 
