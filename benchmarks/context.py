@@ -43,6 +43,7 @@ from saas_core.context import AuthMethod, RequestContext, TenantRef, UserRef
 from saas_core.db.postgres import grant_app_role
 from saas_core.db.session import create_engine, session_factory
 from saas_core.iam.models import Role
+from saas_core.iam.sync import sync_catalog
 from saas_core.identity.models import User
 from saas_core.identity.sessions import SessionService
 from saas_core.tenancy.models import Tenant, TenantMember
@@ -93,6 +94,8 @@ def seed(scratch: Scratch, settings: Settings, clock: FakeClock) -> str:
     try:
         with owner.begin() as conn:
             grant_app_role(conn, scratch.role)
+        with Session(owner) as session, session.begin():
+            sync_catalog(session)  # idempotent: the built-in roles and their permissions
         with Session(owner) as session, session.begin():
             tenant = Tenant(slug="bench", name="Bench")
             user = User(email="bench@example.com")
