@@ -8,8 +8,13 @@ engine and session factory, and holds the ports the request pipeline calls:
 * :class:`TenantBinder`: binds the active tenant to a session (ORM filter, PostgreSQL setting);
 * :class:`~saas_core.api.hooks.AuditSink` and :class:`~saas_core.api.hooks.IdempotencyStore`.
 
-The defaults let the machinery run before the identity services exist: every caller is
-anonymous, no tenant is bound, audit entries go nowhere.
+The defaults are the real ones: session tokens and API keys authenticate through
+:class:`saas_core.tenancy.context.SessionAuthenticator`, the tenant is bound by
+:class:`saas_core.tenancy.context.ContextTenantBinder`, and audit entries are written to
+``platform_audit_logs`` by :class:`saas_core.audit.service.DatabaseAuditSink`. Each can be
+replaced (tests pass fakes). On PostgreSQL, building a ``Core`` runs the start-up role check:
+it refuses to serve as a superuser, a BYPASSRLS role or a table owner unless
+``Settings.allow_privileged_database_role`` says otherwise.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from saas_core.api.hooks import AuditSink, IdempotencyStore, NullAuditSink
+from saas_core.api.hooks import AuditSink, IdempotencyStore
 from saas_core.clock import Clock, SystemClock
 from saas_core.config import Settings
 from saas_core.context import RequestContext
@@ -116,6 +121,7 @@ class Core:
         audit_sink: AuditSink | None = None,
         idempotency_store: IdempotencyStore | None = None,
         routes: RouteTable | None = None,
+        check_database_role: bool = True,
     ) -> None:
         self.settings = settings or Settings()
         self._owns_engine = engine is None
@@ -123,9 +129,22 @@ class Core:
         self.sessionmaker: sessionmaker[Session] = session_factory(self.engine)
         self.clock: Clock = clock or SystemClock()
         self._email_sender = email_sender
-        self.authenticator: Authenticator = authenticator or AnonymousAuthenticator()
-        self.tenant_binder: TenantBinder = tenant_binder or NoTenantBinder()
-        self.audit_sink: AuditSink = audit_sink or NullAuditSink()
+        if authenticator is None or tenant_binder is None:
+            from saas_core.tenancy.context import ContextTenantBinder, SessionAuthenticator
+
+            authenticator = authenticator or SessionAuthenticator(self.settings, self.clock)
+            tenant_binder = tenant_binder or ContextTenantBinder()
+        if audit_sink is None:
+            from saas_core.audit.service import DatabaseAuditSink
+
+            audit_sink = DatabaseAuditSink()
+        self.authenticator: Authenticator = authenticator
+        self.tenant_binder: TenantBinder = tenant_binder
+        self.audit_sink: AuditSink = audit_sink
+        if check_database_role:
+            from saas_core.db.tenant import check_database_role as check_role
+
+            check_role(self.engine, self.settings)
         if idempotency_store is None:
             from saas_core.api.idempotency import SqlIdempotencyStore
 
