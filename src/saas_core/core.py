@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.engine import Engine
@@ -35,7 +36,12 @@ from saas_core.db.session import create_engine, session_factory
 if TYPE_CHECKING:
     from saas_core.api.contract import RouteTable
     from saas_core.api.pipeline import Api
+    from saas_core.audit.service import AuditService
+    from saas_core.iam.service import IamService
     from saas_core.identity.ports import EmailSender
+    from saas_core.identity.service import IdentityService
+    from saas_core.projects.service import ProjectsService
+    from saas_core.tenancy.service import TenancyService
 
 
 class Transport(enum.StrEnum):
@@ -166,6 +172,41 @@ class Core:
 
             self._email_sender = InMemoryOutbox()
         return self._email_sender
+
+    @cached_property
+    def identity(self) -> IdentityService:
+        """Users, passwords, sessions and API keys."""
+        from saas_core.identity.service import IdentityService
+
+        return IdentityService(self.settings, self.clock, self.email_sender)
+
+    @cached_property
+    def tenancy(self) -> TenancyService:
+        """Tenants, members and invitations."""
+        from saas_core.tenancy.service import TenancyService
+
+        return TenancyService(self.settings, self.clock, email_sender=self.email_sender)
+
+    @cached_property
+    def iam(self) -> IamService:
+        """Roles, permissions and assignments."""
+        from saas_core.iam.service import IamService
+
+        return IamService(self.settings, self.clock)
+
+    @cached_property
+    def projects(self) -> ProjectsService:
+        """The example tenant-scoped domain."""
+        from saas_core.projects.service import ProjectsService
+
+        return ProjectsService(self.clock)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        """The audit log reader and writer."""
+        from saas_core.audit.service import AuditService
+
+        return AuditService(self.clock)
 
     @property
     def routes(self) -> RouteTable:
