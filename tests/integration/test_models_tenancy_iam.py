@@ -26,6 +26,14 @@ from tests.support.databases import TestDatabase
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _no_catalog(db: TestDatabase) -> None:
+    """These schema tests write their own roles and permissions: start without the synced ones."""
+    with db.engine.begin() as conn:
+        for table in ("iam_role_permissions", "iam_roles", "iam_permissions"):
+            conn.execute(text(f"DELETE FROM {table}"))
+
+
 def _tenant(session: Session, slug: str) -> Tenant:
     tenant = Tenant(slug=slug, name=slug.title())
     session.add(tenant)

@@ -180,6 +180,7 @@ class PostgresScratch:
                 conn.exec_driver_sql(f"TRUNCATE {', '.join(self._tables)} RESTART IDENTITY CASCADE")
             with Session(bind=conn, join_transaction_mode="create_savepoint") as session:
                 sync_catalog(session)
+                session.commit()  # release the savepoint; closing would roll the sync back
 
     def drop(self) -> None:
         """Drop the scratch database and the role."""

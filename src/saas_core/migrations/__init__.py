@@ -283,6 +283,8 @@ def _sync_catalog(connection: sa.Connection) -> None:
 
     with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
         sync_catalog(session)
+        # Release the savepoint: closing the session without this would roll the sync back.
+        session.commit()
 
 
 def upgrade(url: str | URL, revision: str = "head") -> None:
