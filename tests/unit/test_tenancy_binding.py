@@ -10,7 +10,8 @@ from pydantic import ValidationError
 import saas_core.models  # noqa: F401 - registers every table
 from saas_core.db.base import metadata
 from saas_core.db.postgres import tenant_tables
-from saas_core.db.tenant import RlsKind, TenantBinding, tenant_table
+from saas_core.db.tenant import TenantBinding
+from saas_core.db.tenant_filter import RlsKind, tenant_table
 from saas_core.tenancy.schemas import TenantCreate
 
 

@@ -37,7 +37,8 @@ from saas_core.clock import Clock
 from saas_core.config import Settings
 from saas_core.context import AuthMethod, RequestContext, TenantRef, UserRef
 from saas_core.core import Credentials, Transport
-from saas_core.db.tenant import bind_context, bind_tenant, explicitly_scoped
+from saas_core.db.tenant import bind_context, bind_tenant
+from saas_core.db.tenant_filter import explicitly_scoped
 from saas_core.errors import ApiKeyInvalid, TenantNotFound, Unauthenticated
 from saas_core.iam.loader import load_permissions
 from saas_core.iam.models import IamScope, Role
