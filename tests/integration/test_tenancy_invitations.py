@@ -133,7 +133,7 @@ def test_members_are_not_invited_twice_and_roles_are_not_escalated(world: World)
         )
     # Bob (admin) switches to the tenant and may not invite an owner: he lacks owner rights.
     with world.unit() as session:
-        switch_active_tenant(session, world.context(session, bob), acme, clock=world.clock)
+        switch_active_tenant(session, world.context(session, bob), acme)
     with world.unit() as session, pytest.raises(PermissionDenied):
         world.tenancy.invite_member(
             session,

@@ -59,7 +59,7 @@ def _join(world: World, owner: Actor, tenant_id: int, email: str, role: str = "m
         world.tenancy.accept_invitation(session, ctx, InvitationAccept(token=token).token)
     with world.unit() as session:
         ctx = world.context(session, guest)
-        switch_active_tenant(session, ctx, public_id, clock=world.clock)
+        switch_active_tenant(session, ctx, public_id)
     return guest
 
 

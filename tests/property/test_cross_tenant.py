@@ -155,7 +155,7 @@ def attack_tenant_reactivate(a: Arena, s: Session, m: Move) -> object:
 
 @attack()
 def attack_tenant_switch(a: Arena, s: Session, m: Move) -> object:
-    return switch_active_tenant(s, a.attacker, a.victim.tenant, clock=a.world.clock)
+    return switch_active_tenant(s, a.attacker, a.victim.tenant)
 
 
 @attack()

@@ -146,7 +146,7 @@ def join(world: World, owner: Actor, tenant_id: int, email: str, role: str = "me
     with world.unit() as session:
         world.tenancy.accept_invitation(session, world.context(session, member), token)
     with world.unit() as session:
-        switch_active_tenant(session, world.context(session, member), public_id, clock=world.clock)
+        switch_active_tenant(session, world.context(session, member), public_id)
     return member
 
 

@@ -191,9 +191,7 @@ def build_api_key_context(
     )
 
 
-def switch_active_tenant(
-    session: Session, ctx: RequestContext, tenant_id: uuid.UUID, *, clock: Clock
-) -> TenantOut:
+def switch_active_tenant(session: Session, ctx: RequestContext, tenant_id: uuid.UUID) -> TenantOut:
     """Make ``tenant_id`` the active tenant of the caller's session, from the next request on.
 
     The caller must be a member and the tenant active; anything else is
@@ -218,7 +216,7 @@ def switch_active_tenant(
     session.execute(
         update(AuthSession)
         .where(AuthSession.id == ctx.session_id, AuthSession.user_id == ctx.user.id)
-        .values(active_tenant_id=tenant.id, last_seen_at=clock.now())
+        .values(active_tenant_id=tenant.id)
         .execution_options(synchronize_session=False)
     )
     return tenant_out(tenant)
