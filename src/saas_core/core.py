@@ -150,7 +150,12 @@ class Core:
         if check_database_role:
             from saas_core.db.tenant import check_database_role as check_role
 
-            check_role(self.engine, self.settings)
+            try:
+                check_role(self.engine, self.settings)
+            except Exception:
+                # A refused core is never disposed by its caller: close the pool it opened.
+                self.dispose()
+                raise
         if idempotency_store is None:
             from saas_core.api.idempotency import SqlIdempotencyStore
 
