@@ -46,25 +46,27 @@ CONTEXTS: dict[str, RequestContext] = {
         user=USER,
         tenant=TENANT,
         role="admin",
-        permissions=frozenset({"widgets:read", "widgets:write"}),
+        permissions=frozenset({"projects:read", "projects:write"}),
     ),
     "viewer": RequestContext(
         auth_method=AuthMethod.SESSION,
         user=USER,
         tenant=TENANT,
         role="viewer",
-        permissions=frozenset({"widgets:read"}),
+        permissions=frozenset({"projects:read"}),
     ),
     "colleague": RequestContext(
         auth_method=AuthMethod.SESSION,
         user=ADMIN,
         tenant=TENANT,
         role="admin",
-        permissions=frozenset({"widgets:read", "widgets:write"}),
+        permissions=frozenset({"projects:read", "projects:write"}),
     ),
     "lonely": RequestContext(auth_method=AuthMethod.SESSION, user=USER),
     "operator": RequestContext(
-        auth_method=AuthMethod.SESSION, user=ADMIN, platform_permissions=frozenset({"audit:read"})
+        auth_method=AuthMethod.SESSION,
+        user=ADMIN,
+        platform_permissions=frozenset({"platform:audit:read"}),
     ),
     "key": RequestContext(
         auth_method=AuthMethod.API_KEY, api_key_id=9, permissions=frozenset({"usage:record"})
@@ -145,7 +147,7 @@ def build_table(counter: Counter) -> RouteTable:
     @routes.route(
         "POST",
         "/widgets",
-        access=permission("widgets:write"),
+        access=permission("projects:write"),
         request_model=WidgetIn,
         response_model=WidgetOut,
         status_code=201,
@@ -164,7 +166,7 @@ def build_table(counter: Counter) -> RouteTable:
     @routes.route(
         "GET",
         "/widgets",
-        access=permission("widgets:read"),
+        access=permission("projects:read"),
         query_model=WidgetQuery,
         response_model=Page[WidgetOut],
     )
@@ -190,7 +192,7 @@ def build_table(counter: Counter) -> RouteTable:
     @routes.route(
         "DELETE",
         "/widgets/{widgetId}",
-        access=permission("widgets:write"),
+        access=permission("projects:write"),
         audit_action="widget.delete",
     )
     def delete_widget(call: Call) -> None:
@@ -234,7 +236,7 @@ def build_table(counter: Counter) -> RouteTable:
     def integrity(call: Call) -> None:
         raise IntegrityError("INSERT secret", {}, Exception("duplicate key secret"))
 
-    @routes.route("GET", "/audit", access=platform("audit:read"), response_model=Echo)
+    @routes.route("GET", "/audit", access=platform("platform:audit:read"), response_model=Echo)
     def read_audit(call: Call) -> Echo:
         return Echo(value="audit")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from pydantic import BaseModel
 
@@ -17,6 +19,7 @@ from saas_core.api.contract import (
     permission,
     platform,
 )
+from saas_core.errors import UnknownPermission
 
 
 class In(BaseModel):
@@ -71,17 +74,36 @@ def test_webhooks_need_no_audit_action() -> None:
 def test_tenant_required_defaults_to_tenant_permission_routes() -> None:
     assert make(access=permission("projects:read")).tenant_required is True
     assert make(access=AUTHENTICATED).tenant_required is False
-    assert make(access=platform("audit:read")).tenant_required is False
-    assert make(access=permission("x:y"), tenant_required=False).tenant_required is False
+    assert make(access=platform("platform:audit:read")).tenant_required is False
+    assert make(access=permission("tenant:read"), tenant_required=False).tenant_required is False
 
 
 def test_access_helpers() -> None:
-    assert permission("a:b").kind is AccessKind.PERMISSION
-    assert platform("a:b").permission == "a:b"
+    assert permission("projects:read").kind is AccessKind.PERMISSION
+    assert platform("platform:audit:read").permission == "platform:audit:read"
     assert api_key().permission is None
     assert not PUBLIC.authenticates
     assert not WEBHOOK.authenticates
     assert api_key("usage:record").authenticates
+
+
+@pytest.mark.parametrize(
+    ("declare", "name"),
+    [
+        (permission, "projects:wirte"),  # a typo
+        (permission, "platform:audit:read"),  # a platform permission on a tenant route
+        (platform, "audit:read"),  # a tenant permission on a platform route
+        (platform, "platform:nothing"),
+        (api_key, "widgets:read"),
+        (api_key, "platform:iam:manage"),  # API key routes check tenant permissions
+    ],
+)
+def test_access_helpers_refuse_names_outside_the_catalog(
+    declare: Callable[[str], object], name: str
+) -> None:
+    # Declaring the route fails (at import of its module), not every request to it later.
+    with pytest.raises(UnknownPermission, match=name):
+        declare(name)
 
 
 def test_table_keeps_order_and_refuses_duplicates() -> None:

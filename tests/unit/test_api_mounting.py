@@ -23,7 +23,7 @@ def test_static_segments_mount_before_parameters(tmp_path: Path) -> None:
     table.route("GET", "/x/{xId}/y", name="y", access=PUBLIC)(noop)
     table.route("GET", "/x/export", name="export", access=PUBLIC)(noop)
     table.route("POST", "/x/{xId}", name="post_x", access=PUBLIC, audit_action="x")(noop)
-    table.route("GET", "/a", name="a", access=permission("a:b"))(noop)
+    table.route("GET", "/a", name="a", access=permission("tenant:read"))(noop)
     core = Core(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}"), routes=table)
     assert [group.path for group in core.api.paths] == ["/a", "/x/export", "/x/{xId}", "/x/{xId}/y"]
     assert sorted(core.api.paths[2].endpoints) == ["GET", "POST"]

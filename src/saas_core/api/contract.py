@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from saas_core.api.http import Cookie, HttpRequest, HttpResponse, SameSite
+from saas_core.errors import SaasCoreError
+from saas_core.iam.authorize import require
+from saas_core.iam.models import IamScope
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -83,19 +86,32 @@ AUTHENTICATED = Access(AccessKind.AUTHENTICATED)
 WEBHOOK = Access(AccessKind.WEBHOOK)
 
 
+# The helpers below check names against the IAM catalog where routes are declared: a misspelt
+# permission raises UnknownPermission when the routes module is imported, instead of silently
+# denying every request.
+
+
 def permission(name: str) -> Access:
-    """Access for callers holding tenant permission ``name`` (``"projects:write"``)."""
-    return Access(AccessKind.PERMISSION, name)
+    """Access for callers holding tenant permission ``name`` (``"projects:write"``).
+
+    Raises :class:`~saas_core.errors.UnknownPermission` unless ``name`` is a tenant permission
+    of the catalog.
+    """
+    return Access(AccessKind.PERMISSION, require(name, IamScope.TENANT))
 
 
 def platform(name: str) -> Access:
-    """Access for callers holding platform permission ``name`` (``"audit:read"``)."""
-    return Access(AccessKind.PLATFORM, name)
+    """Access for callers holding platform permission ``name`` (``"platform:audit:read"``).
+
+    Raises :class:`~saas_core.errors.UnknownPermission` unless ``name`` is a platform permission
+    of the catalog.
+    """
+    return Access(AccessKind.PLATFORM, require(name, IamScope.PLATFORM))
 
 
 def api_key(name: str | None = None) -> Access:
-    """Access for API keys, scoped to permission ``name`` when given."""
-    return Access(AccessKind.API_KEY, name)
+    """Access for API keys, scoped to tenant permission ``name`` when given (checked as above)."""
+    return Access(AccessKind.API_KEY, require(name, IamScope.TENANT) if name else None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +122,12 @@ class Route:
     OpenAPI ``operationId``. Unsafe methods must name an ``audit_action`` (the pipeline records it
     in the request's transaction); ``idempotent`` routes honour an ``Idempotency-Key`` header.
     ``tenant_required`` defaults to True for tenant-permission routes.
+
+    ``commit_on`` lists errors after which the request's unit of work is committed rather than
+    rolled back before the problem is answered: for operations that must remember a failure
+    (a wrong password counts towards a lockout and leaves a security event). No audit entry is
+    written and no idempotent response is stored for such a request: it failed, and the audit
+    log records what was done, not what was refused.
     """
 
     method: str
@@ -123,6 +145,7 @@ class Route:
     audit_action: str | None = None
     idempotent: bool = False
     tenant_required: bool | None = None
+    commit_on: tuple[type[SaasCoreError], ...] = ()
     path_params: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -141,6 +164,10 @@ class Route:
             raise ValueError(f"route {self.name!r}: only unsafe methods take an Idempotency-Key")
         if self.request_model is not None and method not in UNSAFE_METHODS:
             raise ValueError(f"route {self.name!r}: {method} routes take no body")
+        if self.commit_on and method not in UNSAFE_METHODS:
+            raise ValueError(f"route {self.name!r}: only unsafe methods commit on errors")
+        if not all(isinstance(e, type) and issubclass(e, SaasCoreError) for e in self.commit_on):
+            raise ValueError(f"route {self.name!r}: commit_on takes SaasCoreError subclasses")
         tenant_required = self.tenant_required
         if tenant_required is None:
             tenant_required = self.access.kind is AccessKind.PERMISSION
