@@ -2,8 +2,10 @@
 
 Each one is imported from its file and served through its framework's own test client: it
 migrates on first start, answers its own ``GET /hello`` and saas-core's routes, on a fresh SQLite
-file and on PostgreSQL. On PostgreSQL the app connects as the non-owner ``NOBYPASSRLS`` role and
-migrates as the schema owner (``migration_database_url``), as a production deployment would.
+file and on PostgreSQL. On PostgreSQL the one variable names the application's login role (owns
+nothing, ``NOBYPASSRLS``) of a database its owner migrated and granted (``saas-core db upgrade``,
+``saas-core db grant``), as in production: the start-up migration is then a no-op, and the start-up
+role check passes. The owner's URL alone is refused unless explicitly allowed.
 The Django project runs in a subprocess: Django's settings are per process, and this one must be
 the example's own ``settings.py``.
 """
@@ -68,13 +70,10 @@ class Target:
 
 @pytest.fixture
 def target(db: TestDatabase, tmp_path: Path) -> Target:
-    """SQLite: a file that does not exist yet. PostgreSQL: the app role, migrating as owner."""
+    """SQLite: a file that does not exist yet. PostgreSQL: the app role's URL, nothing else."""
     if db.is_postgres:
         assert db.app_url is not None
-        return Target(
-            url=db.app_url.render_as_string(hide_password=False),
-            settings={"migration_database_url": db.url.render_as_string(hide_password=False)},
-        )
+        return Target(url=db.app_url.render_as_string(hide_password=False))
     path = tmp_path / "example.sqlite3"
     return Target(url=f"sqlite:///{path}", fresh_sqlite=path)
 
@@ -309,3 +308,31 @@ def test_frameworks_page_includes_every_example_file() -> None:
     page = (ROOT / "docs" / "frameworks.md").read_text(encoding="utf-8")
     for path in (FASTAPI_APP, FLASK_APP, *(DJANGO_PROJECT / n for n in ("settings.py", "urls.py"))):
         assert f'--8<-- "{path.relative_to(ROOT)}"' in page
+
+
+# --- PostgreSQL roles -------------------------------------------------------------------------
+
+
+@pytest.mark.postgres_only
+def test_the_owners_url_alone_is_refused_unless_allowed(db: TestDatabase) -> None:
+    from saas_core.errors import ConfigurationError
+
+    owner = db.url.render_as_string(hide_password=False)
+    module = load_example(FASTAPI_APP)
+    with pytest.raises(ConfigurationError, match="SAAS_CORE_ALLOW_PRIVILEGED_DATABASE_ROLE"):
+        module.create_app(owner)
+    app = module.create_app(owner, allow_privileged_database_role=True)
+    app.state.saas_core.dispose()
+
+
+@pytest.mark.postgres_only
+def test_the_app_role_serves_while_the_owner_migrates(db: TestDatabase) -> None:
+    from fastapi.testclient import TestClient
+
+    assert db.app_url is not None
+    app = load_example(FASTAPI_APP).create_app(
+        db.app_url.render_as_string(hide_password=False),
+        migration_database_url=db.url.render_as_string(hide_password=False),
+    )
+    with TestClient(app) as client:
+        assert client.get("/api/v1/health").json() == {"status": "ok"}
