@@ -3,7 +3,8 @@
 Per request, in order: request id; path, query and body validation; credentials and the CSRF
 check (before any database work); one unit of work (authenticate, authorise, claim the
 idempotency key, bind the tenant, run the handler, record the audit entry, store the idempotent
-response, commit; roll back on any error); serialisation; errors mapped to problem details.
+response, commit; roll back on any error, except that the errors a route lists in ``commit_on``
+commit the handler's writes first); serialisation; errors mapped to problem details.
 
 Everything that can be decided from the route alone (validators, which query fields repeat,
 which path parameters are ids, the access rule) is prepared once in :class:`Endpoint`, when
@@ -195,10 +196,12 @@ class Api:
                     stored = StoredResponse(response.status, dict(response.headers), response.body)
                     core.idempotency_store.complete(session, claim, stored)
                 session.commit()
-            except BaseException:
-                session.rollback()
-                if claim is not None:
-                    core.idempotency_store.release(claim)
+            except BaseException as error:
+                try:
+                    _end_failed(session, error, route)
+                finally:
+                    if claim is not None:
+                        core.idempotency_store.release(claim)
                 raise
             return response
         finally:
@@ -332,6 +335,21 @@ def _render(route: Route, call: Call, result: HandlerResult) -> HttpResponse:
     if call.cookies:
         response.cookies.extend(call.cookies)
     return response
+
+
+def _end_failed(session: Session, error: BaseException, route: Route) -> None:
+    """End the transaction of a failed request: roll back, or commit for ``route.commit_on``."""
+    if not isinstance(error, route.commit_on):
+        session.rollback()
+        return
+    # Handlers raise these after flushing what must outlive the failure (a failed sign-in's
+    # counter and security events); the audit entry and idempotent response come after the
+    # handler, so they were never written.
+    try:
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
 
 
 def _replay(stored: StoredResponse) -> HttpResponse:
