@@ -173,6 +173,17 @@ class InvalidCredentials(Unauthenticated):
     title = "Invalid credentials"
 
 
+class ReauthenticationFailed(Forbidden):
+    """The password confirming a signed-in user's sensitive action is wrong.
+
+    A 403 rather than a 401: the session itself is fine, and clients read a 401 as "sign in
+    again".
+    """
+
+    code = "auth.reauthentication_failed"
+    title = "Password confirmation failed"
+
+
 class SessionExpired(Unauthenticated):
     """The session token is unknown, revoked or expired."""
 
