@@ -6,6 +6,10 @@ idempotency key, bind the tenant, run the handler, record the audit entry, store
 response, commit; roll back on any error, except that the errors a route lists in ``commit_on``
 commit the handler's writes first); serialisation; errors mapped to problem details.
 
+Platform routes (``platform(...)`` access) run without the caller's active tenant, and a platform
+request authorised under a break-glass grant is recorded as a ``break_glass_used`` security
+event, committed before the handler runs.
+
 Everything that can be decided from the route alone (validators, which query fields repeat,
 which path parameters are ids, the access rule) is prepared once in :class:`Endpoint`, when
 :class:`Api` compiles the table, so the per-request path does no reflection.
@@ -46,6 +50,8 @@ from saas_core.errors import (
     TenantRequired,
     Unauthenticated,
 )
+from saas_core.iam.authorize import is_break_glass
+from saas_core.iam.events import record_break_glass_use
 
 if TYPE_CHECKING:
     from saas_core.api.contract import RouteTable
@@ -163,6 +169,8 @@ class Api:
         try:
             session.begin()
             ctx = self._context(session, endpoint, credentials)
+            if endpoint.access.kind is AccessKind.PLATFORM and is_break_glass(ctx):
+                self._record_break_glass_use(session, route, ctx)
             claim = None
             if route.idempotent:
                 claim = self._idempotency_request(request, ctx, path, body, query)
@@ -253,7 +261,25 @@ class Api:
             return ctx
         if needed is not None and needed not in granted:
             raise PermissionDenied(permission=needed)
+        if access.kind is AccessKind.PLATFORM and not endpoint.route.tenant_required:
+            # A platform route acts for the platform, not in the caller's active tenant: its
+            # audit row and events carry no tenant (the operator's own tenant must not see them
+            # in its log) and its handler cannot lean on tenant permissions by accident.
+            return replace(ctx, tenant=None, role=None, permissions=frozenset())
         return ctx
+
+    def _record_break_glass_use(self, session: Session, route: Route, ctx: RequestContext) -> None:
+        # Once per request, for every platform route alike, and committed before the handler
+        # runs: an emergency grant's use stays on record even if the request then fails.
+        record_break_glass_use(
+            session,
+            ctx,
+            permission=route.access.permission or "",
+            clock=self.core.clock,
+            action=route.audit_action or route.name,
+        )
+        session.commit()
+        session.begin()
 
     def _idempotency_request(
         self,
