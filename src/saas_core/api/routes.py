@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from saas_core.api import system
 from saas_core.api.contract import RouteTable
+from saas_core.projects import routes as projects_routes
+from saas_core.tenancy import routes as tenancy_routes
 
 
 def build_routes() -> RouteTable:
     """A new table holding every saas-core route, in mounting order."""
     table = RouteTable()
     table.include(system.routes)
+    table.include(tenancy_routes.routes)
+    table.include(projects_routes.routes)
     return table
