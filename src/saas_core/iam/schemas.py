@@ -91,3 +91,19 @@ class AssignmentOut(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     created_at: datetime
+
+
+class PermissionQuery(BaseModel):
+    """Query of ``GET /iam/permissions``: optionally one scope."""
+
+    scope: IamScope | None = Field(
+        default=None, description="Only the `tenant` or only the `platform` permissions."
+    )
+
+
+class PermissionList(BaseModel):
+    """The whole permission catalog (a small, static list: not paginated)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    items: list[PermissionOut]
