@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from saas_core.api import system
 from saas_core.api.contract import RouteTable
+from saas_core.iam import routes as iam_routes
 from saas_core.projects import routes as projects_routes
 from saas_core.tenancy import routes as tenancy_routes
 
@@ -18,4 +19,5 @@ def build_routes() -> RouteTable:
     table.include(system.routes)
     table.include(tenancy_routes.routes)
     table.include(projects_routes.routes)
+    table.include(iam_routes.routes)
     return table
