@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from saas_core.tenancy.context import switch_active_tenant
 from tests.contract.tenancy_world import (
     AuditRow,
     Served,
@@ -424,10 +423,11 @@ def test_invitation_flow_end_to_end(served: Served) -> None:
 
 
 def switch(served: Served, name: str, tenant: uuid.UUID) -> None:
-    """Make ``tenant`` the active tenant of ``name``'s session."""
-    world = served.world
-    with world.unit() as session:
-        switch_active_tenant(session, world.context(session, served.actors[name]), tenant)
+    """Make ``tenant`` the active tenant of ``name``'s session (``PUT /me/active-tenant``)."""
+    body = {"tenant_id": str(tenant)}
+    result = served.same("PUT", "/me/active-tenant", name, json_body=body)
+    assert (result.status, result.json()["id"]) == (200, str(tenant)), result.body
+    assert {row.action for row in served.new_audit()} == {"me.active_tenant_switch"}
 
 
 def test_tenant_ids_in_paths_are_the_active_tenant_only(served: Served) -> None:
@@ -437,6 +437,7 @@ def test_tenant_ids_in_paths_are_the_active_tenant_only(served: Served) -> None:
     token = served.world.outbox.last(to="eve@example.com").token
     accepted = served.statuses("POST", "/invitations/accept", "eve", json_body={"token": token})
     assert accepted == [200, 422, 422]  # single use: the second and third are spent tokens
+    assert [row.action for row in served.new_audit()] == ["member.invite", "invitation.accept"]
     for path in ("", "/members"):
         problem(served.same("GET", f"/tenants/{served.acme}{path}", "eve"), 404, "tenant.not_found")
         assert served.same("GET", f"/tenants/{served.globex}{path}", "eve").status == 200
