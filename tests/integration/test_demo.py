@@ -7,9 +7,11 @@ HTTP with a bearer token and lists the demo tenant's projects.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -333,3 +335,49 @@ def test_demo_prints_the_urls_and_the_login_then_serves(
         assert client.get(banner.docs).status_code == 200
         paths = client.get(f"{base}/openapi.json").json()["paths"]
         assert "/api/v1/health" in paths
+
+
+def test_demo_login_lists_the_demo_tenants_projects(
+    running_demo: tuple[DemoProcess, Banner, Path],
+) -> None:
+    import httpx
+
+    _demo, banner, _database = running_demo
+    login = {"email": banner.email, "password": banner.password}
+    with httpx.Client(base_url=banner.api, timeout=REQUEST_TIMEOUT) as client:
+        signed_in = client.post("/auth/login", json=login)
+        assert signed_in.status_code == 200, signed_in.text
+        body = signed_in.json()
+        token = body[banner.token_field]  # the field the printed curl example reads
+        auth = {"Authorization": f"Bearer {token}"}
+
+        tenants = client.get("/tenants", headers=auth).json()["items"]
+        acme = next(t for t in tenants if t["slug"] == "acme")
+        assert (acme["name"], acme["role"]) == ("Acme", "owner")
+        # Sign-in opens the demo user's only tenant, so the printed curl session (sign in, then
+        # list) needs no tenant switch.
+        assert body["tenant_id"] == acme["id"]
+
+        listed = client.get("/projects", headers=auth)
+        assert listed.status_code == 200, listed.text
+        names = [project["name"] for project in listed.json()["items"]]
+        assert names == [name for name, _ in DEMO_PROJECTS]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the printed session uses curl")
+def test_the_printed_curl_session_works_as_printed(
+    running_demo: tuple[DemoProcess, Banner, Path],
+) -> None:
+    _demo, banner, _database = running_demo
+    script = banner.text.split("list the demo tenant's projects:\n", 1)[1]
+    script = script.split("Press Ctrl+C", 1)[0]
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, (script, done.stdout, done.stderr)
+    page = json.loads(done.stdout)
+    assert [project["name"] for project in page["items"]] == [name for name, _ in DEMO_PROJECTS]

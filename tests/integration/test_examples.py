@@ -1,8 +1,9 @@
 """The example apps in ``examples/`` (which the docs include) run as documented.
 
 Each one is imported from its file and served through its framework's own test client: it
-migrates on first start, answers its own ``GET /hello`` and saas-core's routes, on a fresh SQLite
-file and on PostgreSQL. On PostgreSQL the one variable names the application's login role (owns
+migrates on first start, answers its own ``GET /hello`` and saas-core's routes (health, OpenAPI,
+then sign-up, bearer sign-in, a tenant, a project and the project list), on a fresh SQLite file
+and on PostgreSQL. On PostgreSQL the one variable names the application's login role (owns
 nothing, ``NOBYPASSRLS``) of a database its owner migrated and granted (``saas-core db upgrade``,
 ``saas-core db grant``), as in production: the start-up migration is then a no-op, and the start-up
 role check passes. The owner's URL alone is refused unless explicitly allowed.
@@ -85,6 +86,34 @@ def assert_migrated(target: Target) -> None:
         assert migrations.current(target.url) == migrations.heads()[0]
 
 
+def api_flow(send: Send) -> dict[str, Any]:
+    """Sign up, sign in (bearer), create a tenant, switch to it, create and list a project."""
+    suffix = uuid.uuid4().hex[:8]
+    credentials = {"email": f"ada-{suffix}@example.com", "password": "a long example password"}
+    status, user = send("POST", "/api/v1/auth/register", credentials, {})
+    assert status == 201, user
+    assert user["email"] == credentials["email"]
+    status, login = send("POST", "/api/v1/auth/login", credentials, {})
+    assert status == 200, login
+    assert login["token_type"] == "bearer"
+    assert login["tenant_id"] is None  # a new user has no tenant yet
+    auth = {"Authorization": f"Bearer {login['token']}"}
+    tenant_in = {"name": "Initech", "slug": f"initech-{suffix}"}
+    status, tenant = send("POST", "/api/v1/tenants", tenant_in, auth)
+    assert status == 201, tenant
+    status, switched = send("PUT", "/api/v1/me/active-tenant", {"tenant_id": tenant["id"]}, auth)
+    assert (status, switched["id"]) == (200, tenant["id"]), switched
+    status, project = send("POST", "/api/v1/projects", {"name": "TPS reports"}, auth)
+    assert status == 201, project
+    status, page = send("GET", "/api/v1/projects", None, auth)
+    assert status == 200, page
+    assert page == {"items": [project], "next_cursor": None}
+    # Without credentials the same list is refused, as in any other host app.
+    status, problem = send("GET", "/api/v1/projects", None, {})
+    assert status == 401, problem
+    return {"tenant": tenant["id"], "project": project["id"]}
+
+
 def basic_checks(send: Send, greeting: str) -> None:
     """The example's own route and saas-core's health check and OpenAPI document."""
     assert send("GET", "/hello", None, {}) == (200, {"message": greeting})
@@ -114,6 +143,7 @@ def fastapi_send(target: Target) -> Iterator[Send]:
 def test_fastapi_example_serves_its_route_and_saas_core(target: Target, fastapi_send: Send) -> None:
     assert_migrated(target)
     basic_checks(fastapi_send, "Hello from the FastAPI app")
+    api_flow(fastapi_send)
     # FastAPI's own document (behind /docs) lists saas-core's routes beside the app's.
     status, document = fastapi_send("GET", "/openapi.json", None, {})
     assert status == 200
@@ -141,6 +171,7 @@ def flask_send(target: Target) -> Iterator[Send]:
 def test_flask_example_serves_its_route_and_saas_core(target: Target, flask_send: Send) -> None:
     assert_migrated(target)
     basic_checks(flask_send, "Hello from the Flask app")
+    api_flow(flask_send)
 
 
 # --- Django (in a subprocess) -----------------------------------------------------------------
@@ -168,10 +199,11 @@ def send(method, path, body, headers):
 
 sys.path.insert(0, os.environ["SAAS_CORE_TEST_ROOT"])
 from tests.integration import test_examples as t
-results = {"basic": None}
+results = {"basic": None, "flow": None}
 try:
     t.basic_checks(send, "Hello from the Django project")
     results["basic"] = "ok"
+    results["flow"] = t.api_flow(send)
 except AssertionError as exc:
     import traceback
     results["error"] = traceback.format_exc()
@@ -206,6 +238,7 @@ def run_django(target: Target) -> dict[str, Any]:
 def test_django_example_serves_its_route_and_saas_core(target: Target) -> None:
     report = run_django(target)
     assert report["basic"] == "ok"
+    assert set(report["flow"]) == {"tenant", "project"}
     assert_migrated(target)
 
 
