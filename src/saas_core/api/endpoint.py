@@ -3,10 +3,16 @@
 :class:`Endpoint` resolves everything that depends on the route alone (which path parameters
 are public ids, which query fields repeat, the validators) when the table is mounted, so the
 per-request work is only the parsing itself.
+
+Text holding a NUL character (U+0000) is refused here, for every route and both databases alike:
+PostgreSQL cannot store NUL in ``text`` or ``jsonb`` (it would fail as a 500 deep in a handler),
+so a JSON string or a query value carrying one is a 422 validation problem naming the field, and
+a plain path parameter carrying one is a 404.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any, get_origin
@@ -19,6 +25,11 @@ from saas_core.errors import MalformedJson, NotFound, UnsupportedMediaType, Vali
 
 JSON = "application/json"
 _COLLECTIONS = (list, tuple, set, frozenset)
+NUL = "\x00"
+#: The only spelling of NUL a valid JSON text can carry (a raw NUL byte is invalid JSON).
+_NUL_ESCAPE = b"\\u0000"
+NUL_ERROR_TYPE = "nul_character"
+_NUL_MESSAGE = "Text must not contain the NUL character (U+0000)"
 
 
 def validation_errors(exc: ValidationError, where: str) -> list[dict[str, Any]]:
@@ -27,6 +38,43 @@ def validation_errors(exc: ValidationError, where: str) -> list[dict[str, Any]]:
         {"loc": [where, *error["loc"]], "msg": error["msg"], "type": error["type"]}
         for error in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
+
+
+def nul_error(loc: list[str | int]) -> dict[str, Any]:
+    """The problem ``errors`` item for a NUL character at ``loc``."""
+    return {"loc": loc, "msg": _NUL_MESSAGE, "type": NUL_ERROR_TYPE}
+
+
+def body_nul_errors(body: bytes) -> list[dict[str, Any]]:
+    """One error per JSON string (value or member name) of ``body`` that holds NUL.
+
+    Cheap when there is none (a byte search); an invalid JSON text yields no errors here, so
+    the body's own parsing still answers it as malformed.
+    """
+    if _NUL_ESCAPE not in body:
+        return []
+    try:
+        document = json.loads(body)
+    except ValueError:  # also UnicodeDecodeError and JSONDecodeError
+        return []
+    errors: list[dict[str, Any]] = []
+    _collect_nul(document, ["body"], errors)
+    return errors
+
+
+def _collect_nul(value: Any, loc: list[str | int], errors: list[dict[str, Any]]) -> None:
+    if isinstance(value, str):
+        if NUL in value:
+            errors.append(nul_error(loc))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if NUL in key:
+                errors.append(nul_error([*loc, key]))
+            else:
+                _collect_nul(item, [*loc, key], errors)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _collect_nul(item, [*loc, index], errors)
 
 
 class Endpoint:
@@ -58,8 +106,13 @@ class Endpoint:
         self.query_lists = frozenset(lists)
 
     def parse_path(self, raw: Mapping[str, str]) -> dict[str, Any]:
-        """Path parameters with public ids parsed; a malformed id is a 404 (nothing lives there)."""
+        """Path parameters with public ids parsed; a malformed id is a 404 (nothing lives there).
+
+        So is a plain parameter holding NUL: no stored name can contain one.
+        """
         values: dict[str, Any] = dict(raw)
+        if any(NUL in value for value in values.values()):
+            raise NotFound()
         for name in self.id_params:
             try:
                 values[name] = uuid.UUID(raw[name])
@@ -73,11 +126,16 @@ class Endpoint:
         if model is None:
             return None
         data: dict[str, Any] = {}
+        nul: list[dict[str, Any]] = []
         for name, value in request.query.items():
-            if name in self.query_lists:
+            if NUL in name or NUL in value:
+                nul.append(nul_error(["query", name]))
+            elif name in self.query_lists:
                 data.setdefault(name, []).append(value)
             else:
                 data.setdefault(name, value)
+        if nul:
+            raise ValidationFailed(errors=nul)
         try:
             return model.model_validate(data)
         except ValidationError as exc:
@@ -94,6 +152,9 @@ class Endpoint:
         media = request.content_type
         if media is None or not (media == JSON or media.endswith("+json")):
             raise UnsupportedMediaType("send the body as application/json")
+        nul = body_nul_errors(request.body)
+        if nul:
+            raise ValidationFailed(errors=nul)
         try:
             return model.model_validate_json(request.body)
         except ValidationError as exc:

@@ -153,7 +153,7 @@ class Api:
         request_id: str,
     ) -> HttpResponse:
         route = endpoint.route
-        path = endpoint.parse_path(path_params) if endpoint.id_params else dict(path_params)
+        path = endpoint.parse_path(path_params)
         query = endpoint.parse_query(request)
         body = endpoint.parse_body(request)
         if endpoint.authenticates:
