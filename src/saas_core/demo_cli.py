@@ -3,12 +3,18 @@
 ::
 
     saas-core seed [--database-url URL] [--password PW]        # migrate, seed, print the login
-    saas-core demo [--database-url URL] [--host H] [--port P]  # the same, then serve the example
+    saas-core demo [--database-url URL] [--app-database-url URL] [--host H] [--port P]
+                                                               # the same, then serve the example
 
 ``demo`` migrates (creating a SQLite file's folder first), seeds (:func:`saas_core.demo.seed_demo`),
 prints the app's URL, its API docs, the demo login and a ``curl`` session, then serves
 ``examples/fastapi_app`` with uvicorn until interrupted. Outside a clone of the repository (no
 ``examples/`` folder) it serves saas-core's routes in a bare FastAPI app instead.
+
+``--database-url`` is the schema owner's, as for every ``saas-core`` command. The app serves with
+it too unless ``--app-database-url`` names another role: on PostgreSQL, the application's login
+role (owns nothing, ``NOBYPASSRLS``), since saas-core refuses to serve as a superuser or table
+owner (unless ``SAAS_CORE_ALLOW_PRIVILEGED_DATABASE_ROLE=true``).
 
 The demo serves plain HTTP. On a loopback host it therefore turns ``Secure`` cookies off
 (``cookie_secure=False``, which also drops the ``__Host-`` prefix), or browsers would never send
@@ -58,6 +64,12 @@ def add_demo_command(subparsers: Any) -> None:
         "demo", help="migrate, seed, and serve the FastAPI example app with uvicorn"
     )
     add_database_url(demo)
+    demo.add_argument(
+        "--app-database-url",
+        metavar="URL",
+        help="the URL the app serves with (default: --database-url); on PostgreSQL, the"
+        " application's role",
+    )
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on")
     demo.add_argument("--port", type=int, default=8000, help="port to listen on")
     demo.add_argument("--password", help="the demo user's password (default: a new random one)")
@@ -107,7 +119,9 @@ def _demo(args: argparse.Namespace) -> int:
     url = database_url(args)
     credentials = prepare(url, args.password)
     loopback = is_loopback(args.host)
-    app, source = build_app(url, cookie_secure=not loopback)
+    app, source = build_app(
+        args.app_database_url or url, migration_url=url, cookie_secure=not loopback
+    )
     print(banner(credentials, args.host, args.port, source=source, loopback=loopback), flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
@@ -126,15 +140,24 @@ def find_example_app() -> Path | None:
     return None
 
 
-def build_app(url: str, *, cookie_secure: bool) -> tuple[Any, str]:
-    """The ASGI app to serve and where it came from (the example file, or a bare app)."""
+def build_app(
+    url: str, *, migration_url: str | None = None, cookie_secure: bool
+) -> tuple[Any, str]:
+    """The ASGI app to serve and where it came from (the example file, or a bare app).
+
+    It serves with ``url`` and migrates with ``migration_url`` (default: ``url``).
+    """
+    settings: dict[str, Any] = {
+        "cookie_secure": cookie_secure,
+        "migration_database_url": migration_url or url,
+    }
     path = find_example_app()
     if path is not None:
         spec = importlib.util.spec_from_file_location("saas_core_demo_example", path)
         if spec is not None and spec.loader is not None:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            return module.create_app(url, cookie_secure=cookie_secure), str(path)
+            return module.create_app(url, **settings), str(path)
     from fastapi import FastAPI
 
     from saas_core.config import Settings
@@ -142,7 +165,7 @@ def build_app(url: str, *, cookie_secure: bool) -> tuple[Any, str]:
     from saas_core_fastapi import saas_router
 
     app = FastAPI(title="saas-core demo")
-    app.include_router(saas_router(Core(Settings(database_url=url, cookie_secure=cookie_secure))))
+    app.include_router(saas_router(Core(Settings(database_url=url, **settings))))
     return app, "a bare FastAPI app (examples/ is only in a clone of the repository)"
 
 

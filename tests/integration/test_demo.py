@@ -283,21 +283,42 @@ def parse_banner(text: str) -> Banner:
     )
 
 
+@dataclass
+class Running:
+    """A demo serving, what it printed, and its SQLite file (None on PostgreSQL)."""
+
+    demo: DemoProcess
+    banner: Banner
+    sqlite_file: Path | None
+
+
 @pytest.fixture
-def running_demo(tmp_path: Path) -> Iterator[tuple[DemoProcess, Banner, Path]]:
-    """``saas-core demo`` on a new SQLite file in a missing folder, on a free port."""
-    database = tmp_path / "not-yet" / "demo.sqlite3"
+def running_demo(db: TestDatabase, tmp_path: Path) -> Iterator[Running]:
+    """``saas-core demo`` on a free port.
+
+    SQLite: a new file in a folder that does not exist yet (as ``make demo`` on a fresh clone).
+    PostgreSQL: migrated and seeded as the schema owner, served as the application role.
+    """
+    sqlite_file: Path | None = None
+    if db.is_postgres:
+        assert db.app_url is not None
+        urls = [
+            "--database-url",
+            db.url.render_as_string(hide_password=False),
+            "--app-database-url",
+            db.app_url.render_as_string(hide_password=False),
+        ]
+    else:
+        sqlite_file = tmp_path / "not-yet" / "demo.sqlite3"
+        urls = ["--database-url", f"sqlite:///{sqlite_file}"]
     port = free_port()
-    demo = DemoProcess(
-        ["--database-url", f"sqlite:///{database}", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=tmp_path,
-    )
+    demo = DemoProcess([*urls, "--host", "127.0.0.1", "--port", str(port)], cwd=tmp_path)
     try:
         text = demo.read_until(r"Press Ctrl\+C", STARTUP_TIMEOUT)
         banner = parse_banner(text)
         assert banner.api == f"http://127.0.0.1:{port}/api/v1"
         wait_until_serving(banner.api, demo)
-        yield demo, banner, database
+        yield Running(demo, banner, sqlite_file)
     finally:
         demo.stop()
 
@@ -318,12 +339,13 @@ def wait_until_serving(api: str, demo: DemoProcess) -> None:
 
 
 def test_demo_prints_the_urls_and_the_login_then_serves(
-    running_demo: tuple[DemoProcess, Banner, Path],
+    running_demo: Running,
 ) -> None:
     import httpx
 
-    _demo, banner, database = running_demo
-    assert database.is_file()  # the folder was created, the file migrated and seeded
+    banner = running_demo.banner
+    if running_demo.sqlite_file is not None:
+        assert running_demo.sqlite_file.is_file()  # the folder was made, the file migrated
     assert banner.email == DEMO_EMAIL
     assert re.fullmatch(r"[A-Za-z0-9]{16}", banner.password)
     assert str(ROOT / "examples" / "fastapi_app" / "app.py") in banner.text
@@ -338,11 +360,11 @@ def test_demo_prints_the_urls_and_the_login_then_serves(
 
 
 def test_demo_login_lists_the_demo_tenants_projects(
-    running_demo: tuple[DemoProcess, Banner, Path],
+    running_demo: Running,
 ) -> None:
     import httpx
 
-    _demo, banner, _database = running_demo
+    banner = running_demo.banner
     login = {"email": banner.email, "password": banner.password}
     with httpx.Client(base_url=banner.api, timeout=REQUEST_TIMEOUT) as client:
         signed_in = client.post("/auth/login", json=login)
@@ -366,9 +388,9 @@ def test_demo_login_lists_the_demo_tenants_projects(
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the printed session uses curl")
 def test_the_printed_curl_session_works_as_printed(
-    running_demo: tuple[DemoProcess, Banner, Path],
+    running_demo: Running,
 ) -> None:
-    _demo, banner, _database = running_demo
+    banner = running_demo.banner
     script = banner.text.split("list the demo tenant's projects:\n", 1)[1]
     script = script.split("Press Ctrl+C", 1)[0]
     done = subprocess.run(
