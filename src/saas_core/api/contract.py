@@ -128,6 +128,12 @@ class Route:
     (a wrong password counts towards a lockout and leaves a security event). No audit entry is
     written and no idempotent response is stored for such a request: it failed, and the audit
     log records what was done, not what was refused.
+
+    ``errors`` lists the errors the handler may raise that the route's shape does not already
+    imply (an id in the body that may name nothing, a state conflict on a read): the OpenAPI
+    document lists their statuses and codes. The pipeline's own answers (validation, 401/403
+    for authenticated routes, 404 for ``...Id`` parameters, 409 for writes) and the errors of
+    ``commit_on`` are documented without being listed.
     """
 
     method: str
@@ -146,6 +152,7 @@ class Route:
     idempotent: bool = False
     tenant_required: bool | None = None
     commit_on: tuple[type[SaasCoreError], ...] = ()
+    errors: tuple[type[SaasCoreError], ...] = ()
     path_params: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -168,6 +175,8 @@ class Route:
             raise ValueError(f"route {self.name!r}: only unsafe methods commit on errors")
         if not all(isinstance(e, type) and issubclass(e, SaasCoreError) for e in self.commit_on):
             raise ValueError(f"route {self.name!r}: commit_on takes SaasCoreError subclasses")
+        if not all(isinstance(e, type) and issubclass(e, SaasCoreError) for e in self.errors):
+            raise ValueError(f"route {self.name!r}: errors takes SaasCoreError subclasses")
         tenant_required = self.tenant_required
         if tenant_required is None:
             tenant_required = self.access.kind is AccessKind.PERMISSION

@@ -2,20 +2,24 @@
 
 Request and response schemas come from the Pydantic models (``models_json_schema`` with refs into
 ``#/components/schemas``); query models become query parameters; ``...Id`` path parameters are
-``format: uuid``. Every operation lists the problem responses the pipeline can produce for it,
-all pointing at one ``Problem`` schema, plus a ``default`` problem for anything else.
+``format: uuid``. Every operation lists each 4xx status it can answer, all as
+``application/problem+json`` with the one ``Problem`` schema: the pipeline's own answers follow
+from the route's shape (body, query, ids, access, idempotency, writes), the handler's from
+``Route.errors`` and ``Route.commit_on`` (their codes named in the description). A ``default``
+problem response stands for server errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from saas_core import __version__
-from saas_core.api.contract import AccessKind, Route, RouteTable, is_id_param
+from saas_core.api.contract import UNSAFE_METHODS, AccessKind, Route, RouteTable, is_id_param
 from saas_core.api.problems import PROBLEM_CONTENT_TYPE
 
 REF_TEMPLATE = "#/components/schemas/{model}"
@@ -52,13 +56,17 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 _PROBLEM_TEXT = {
     "400": "Malformed request (bad JSON, bad Idempotency-Key).",
     "401": "Authentication required or credentials invalid.",
+    "402": "Payment required (a plan or seat limit).",
     "403": "Not allowed (permission, CSRF).",
     "404": "Not found.",
     "409": "Conflict with the current state.",
     "415": "The body must be application/json.",
     "422": "Validation failed.",
-    "default": "Error.",
+    "429": "Too many attempts; retry after the `Retry-After` seconds.",
+    "default": "Server error.",
 }
+#: What an ``Idempotency-Key`` may hold (the pipeline answers 400 otherwise): visible ASCII.
+IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,255}$"
 
 
 def openapi_document(
@@ -129,7 +137,12 @@ def _operation(
                 "in": "header",
                 "required": False,
                 "description": "Makes a retry safe: the first response is replayed for 24 h.",
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 255,
+                    "pattern": IDEMPOTENCY_KEY_PATTERN,
+                },
             }
         )
     if parameters:
@@ -149,9 +162,9 @@ def _operation(
         }
     else:
         responses["204"] = {"description": "No content."}
-    for status in _problem_statuses(route):
+    for status, codes in _problem_statuses(route).items():
         responses[status] = {
-            "description": _PROBLEM_TEXT[status],
+            "description": _problem_text(status, codes),
             "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_REF}},
         }
     operation["responses"] = responses
@@ -179,8 +192,9 @@ def _query_parameters(ref: dict[str, Any], schemas: dict[str, Any]) -> list[dict
     return parameters
 
 
-def _problem_statuses(route: Route) -> list[str]:
-    statuses = set()
+def _problem_statuses(route: Route) -> dict[str, list[str]]:
+    """Each problem status ``route`` can answer, with the handler codes known for it."""
+    statuses: set[str] = set()
     if route.request_model is not None:
         statuses |= {"400", "415", "422"}
     if route.query_model is not None:
@@ -195,7 +209,23 @@ def _problem_statuses(route: Route) -> list[str]:
         statuses.add("400")
     if route.idempotent:
         statuses |= {"400", "409", "422"}
-    return [*sorted(statuses), "default"]
+    if route.method in UNSAFE_METHODS:
+        statuses.add("409")  # any write can meet a unique constraint: database.integrity
+    codes: dict[str, set[str]] = {}
+    for error in (*route.errors, *route.commit_on):
+        if error.status < 500:
+            statuses.add(str(error.status))
+            codes.setdefault(str(error.status), set()).add(error.code)
+    ordered = {status: sorted(codes.get(status, ())) for status in sorted(statuses)}
+    ordered["default"] = []
+    return ordered
+
+
+def _problem_text(status: str, codes: list[str]) -> str:
+    text = _PROBLEM_TEXT.get(status) or f"{HTTPStatus(int(status)).phrase}."
+    if codes:
+        text += " Codes include " + ", ".join(f"`{code}`" for code in codes) + "."
+    return text
 
 
 def inline_operation(document: dict[str, Any], path: str, method: str) -> dict[str, Any]:

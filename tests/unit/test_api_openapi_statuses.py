@@ -1,0 +1,86 @@
+"""Every status a route can answer is in its OpenAPI operation, as a problem with its codes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from saas_core.api.contract import AUTHENTICATED, PUBLIC, Call, Route, RouteTable
+from saas_core.api.openapi import IDEMPOTENCY_KEY_PATTERN, openapi_document
+from saas_core.api.pipeline import _IDEMPOTENCY_KEY
+from saas_core.errors import AccountLocked, InvalidCredentials, TenantNotFound
+
+
+class In(BaseModel):
+    name: str
+
+
+class Out(BaseModel):
+    name: str
+
+
+def handler(call: Call) -> None:
+    return None
+
+
+def operation(**options: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "method": "GET",
+        "path": "/things",
+        "name": "things",
+        "handler": handler,
+        "access": PUBLIC,
+        "response_model": Out,
+    }
+    base.update(options)
+    route = Route(**base)
+    document = openapi_document(RouteTable([route]))
+    op: dict[str, Any] = document["paths"]["/api/v1/things"][route.method.lower()]
+    return op
+
+
+def test_a_plain_public_read_documents_only_success_and_server_errors() -> None:
+    assert list(operation()["responses"]) == ["200", "default"]
+
+
+def test_declared_and_commit_on_errors_add_their_statuses_and_codes() -> None:
+    responses = operation(
+        method="POST",
+        request_model=In,
+        audit_action="thing.do",
+        errors=(TenantNotFound,),
+        commit_on=(InvalidCredentials, AccountLocked),
+    )["responses"]
+    assert list(responses) == ["200", "400", "401", "404", "409", "415", "422", "429", "default"]
+    assert "`tenant.not_found`" in responses["404"]["description"]
+    assert "`auth.invalid_credentials`" in responses["401"]["description"]
+    assert "`auth.locked`" in responses["429"]["description"]
+    for status, response in responses.items():
+        if status != "200":
+            assert list(response["content"]) == ["application/problem+json"]
+            assert response["content"]["application/problem+json"]["schema"] == {
+                "$ref": "#/components/schemas/Problem"
+            }
+
+
+def test_writes_document_the_integrity_conflict() -> None:
+    responses = operation(method="DELETE", access=AUTHENTICATED, audit_action="thing.delete")
+    assert list(responses["responses"]) == ["200", "401", "403", "409", "default"]
+
+
+def test_errors_must_be_library_errors() -> None:
+    with pytest.raises(ValueError, match="errors takes SaasCoreError subclasses"):
+        operation(errors=(ValueError,))
+
+
+def test_the_idempotency_key_pattern_is_the_one_the_pipeline_enforces() -> None:
+    header = operation(
+        method="POST", audit_action="thing.do", idempotent=True, access=AUTHENTICATED
+    )["parameters"][-1]
+    assert header["schema"]["pattern"] == IDEMPOTENCY_KEY_PATTERN
+    for key in ("a", "k-1_~!", "x" * 255, "", "x" * 256, "a b", "é", "a\x7f"):
+        documented = re.fullmatch(IDEMPOTENCY_KEY_PATTERN.strip("^$"), key) is not None
+        assert documented == (_IDEMPOTENCY_KEY.fullmatch(key) is not None), key
