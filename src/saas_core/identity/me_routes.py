@@ -12,7 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from saas_core.api.contract import AUTHENTICATED, Call, RouteTable
-from saas_core.errors import AccountLocked, InvalidCredentials, InvalidToken, ReauthenticationFailed
+from saas_core.errors import (
+    AccountLocked,
+    InvalidCredentials,
+    InvalidToken,
+    ReauthenticationFailed,
+    TenantNotFound,
+)
 from saas_core.identity.route_support import clear_session_cookies, request_transport, session_user
 from saas_core.identity.schemas import (
     Accepted,
@@ -220,6 +226,7 @@ def update_email_preferences(call: Call) -> EmailPreferencesOut:
     request_model=ActiveTenantIn,
     response_model=TenantOut,
     audit_action="me.active_tenant_switch",
+    errors=(TenantNotFound,),
     tags=_TAGS,
     summary="Switch the tenant my session acts in",
     description="From the next request on. The caller must be a member of the tenant and the "
