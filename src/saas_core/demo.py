@@ -91,9 +91,10 @@ def seed_demo(
     The schema must be migrated (``saas_core.migrations.upgrade``). ``password`` defaults to a
     new random one; the demo user's password is set to it whether the user is new or not, and
     its sign-in throttle is cleared, so the returned credentials work at once. On PostgreSQL
-    use the schema owner's URL (as for migrations); Row Level Security applies as usual, the
-    writes run bound to the demo tenant. Raises :class:`~saas_core.errors.ConfigurationError`
-    when the slug ``acme`` already belongs to a tenant the demo user is not a member of.
+    the schema owner's URL (as for migrations) and the application role's both work: the writes
+    run bound to the demo tenant, so Row Level Security admits them. Raises
+    :class:`~saas_core.errors.ConfigurationError` when the slug ``acme`` already belongs to a
+    tenant the demo user is not a member of.
     """
     settings = settings or Settings(database_url=database_url)
     clock = clock or SystemClock()

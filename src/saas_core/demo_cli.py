@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import ipaddress
+import json
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -178,7 +179,7 @@ def banner(
         shown = f"[{shown}]"
     base = f"http://{shown}:{port}"
     api = f"{base}/api/v1"
-    login = shlex.quote(f'{{"email": "{credentials.email}", "password": "{credentials.password}"}}')
+    login = shlex.quote(json.dumps({"email": credentials.email, "password": credentials.password}))
     cookies = (
         "Cookies are not Secure in this demo (plain HTTP on loopback); bearer tokens work too."
         if loopback
@@ -189,7 +190,7 @@ def banner(
             "",
             "saas-core demo",
             f"  Serving:   {source}",
-            f"  App:       {base}/hello",
+            *([f"  App:       {base}/hello"] if source.endswith(".py") else []),
             f"  API:       {api}",
             f"  API docs:  {base}/docs",
             f"  Login:     {credentials.email} / {credentials.password}",

@@ -11,6 +11,7 @@ import json
 import os
 import queue
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -403,3 +405,22 @@ def test_the_printed_curl_session_works_as_printed(
     assert done.returncode == 0, (script, done.stdout, done.stderr)
     page = json.loads(done.stdout)
     assert [project["name"] for project in page["items"]] == [name for name, _ in DEMO_PROJECTS]
+
+
+def test_the_printed_login_body_is_json_whatever_the_password() -> None:
+    credentials = DemoCredentials(
+        email=DEMO_EMAIL,
+        password='it\'s "quoted" $HOME',
+        tenant_name="Acme",
+        tenant_slug="acme",
+        tenant_id=uuid.uuid4(),
+        projects=("a",),
+    )
+    text = demo_cli.banner(credentials, "0.0.0.0", 8000, source="bare", loopback=False)
+    assert "http://127.0.0.1:8000/api/v1" in text
+    assert "/hello" not in text  # a bare app has no route of its own
+    assert "Cookies are Secure (HTTPS only)" in text
+    quoted = re.search(r"-d (.+?) \| python3", text)
+    assert quoted
+    (body,) = shlex.split(quoted.group(1))
+    assert json.loads(body) == {"email": DEMO_EMAIL, "password": credentials.password}
