@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from saas_core import errors
 from saas_core.api.contract import AUTHENTICATED, PUBLIC, Call, Route, RouteTable
 from saas_core.api.openapi import IDEMPOTENCY_KEY_PATTERN, openapi_document
 from saas_core.api.pipeline import _IDEMPOTENCY_KEY
+from saas_core.api.routes import build_routes
 from saas_core.errors import AccountLocked, InvalidCredentials, TenantNotFound
 
 
@@ -84,3 +86,26 @@ def test_the_idempotency_key_pattern_is_the_one_the_pipeline_enforces() -> None:
     for key in ("a", "k-1_~!", "x" * 255, "", "x" * 256, "a b", "é", "a\x7f"):
         documented = re.fullmatch(IDEMPOTENCY_KEY_PATTERN.strip("^$"), key) is not None
         assert documented == (_IDEMPOTENCY_KEY.fullmatch(key) is not None), key
+
+
+def _error_statuses() -> dict[str, set[int]]:
+    statuses: dict[str, set[int]] = {}
+    for value in vars(errors).values():
+        if isinstance(value, type) and issubclass(value, errors.SaasCoreError):
+            statuses.setdefault(value.code, set()).add(value.status)
+    return statuses
+
+
+def test_every_status_and_code_a_route_description_names_is_documented() -> None:
+    table = build_routes()
+    document = openapi_document(table)
+    statuses = _error_statuses()
+    missing = []
+    for route in table:
+        documented = document["paths"]["/api/v1" + route.path][route.method.lower()]["responses"]
+        text = f"{route.summary} {route.description or ''}"
+        named = {int(n) for n in re.findall(r"\b([45]\d\d)\b", text)}
+        for code in re.findall(r"`([a-z_]+\.[a-z_.]+)`", text):
+            named |= statuses.get(code, set())
+        missing += [(route.name, s) for s in sorted(named) if s < 500 and str(s) not in documented]
+    assert missing == []

@@ -26,7 +26,13 @@ from typing import Any
 from saas_core.api.contract import AUTHENTICATED, Call, RouteTable, permission, platform
 from saas_core.api.pagination import Page, PageQuery
 from saas_core.db.tenant import platform_scope
-from saas_core.errors import BreakGlassTermsInvalid, UnknownPermission, ValidationFailed
+from saas_core.errors import (
+    BreakGlassTermsInvalid,
+    RoleNotFound,
+    UnknownPermission,
+    UserNotFound,
+    ValidationFailed,
+)
 from saas_core.iam.catalog import PERMISSIONS_BY_KEY, ROLES_BY_KEY
 from saas_core.iam.models import IamScope
 from saas_core.iam.schemas import (
@@ -156,6 +162,7 @@ def update_role(call: Call) -> RoleOut:
     status_code=201,
     audit_action="assignment.create",
     idempotent=True,
+    errors=(RoleNotFound, UserNotFound),
     tags=_TAGS,
     summary="Grant a platform role to a user (platform)",
     description=(

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from saas_core.api.contract import AUTHENTICATED, PUBLIC, Call, RouteTable
 from saas_core.api.pagination import Page, PageQuery, keyset_after
-from saas_core.errors import AccountDisabled, Conflict
+from saas_core.errors import AccountDisabled, Conflict, RegistrationClosed
 from saas_core.identity import me_routes
 from saas_core.identity.models import AuthSession, User
 from saas_core.identity.route_support import (
@@ -56,6 +56,7 @@ _TAGS = ("auth",)
     status_code=201,
     audit_action="auth.register",
     idempotent=True,
+    errors=(RegistrationClosed,),
     tags=_TAGS,
     summary="Sign up",
     description="Creates the account and emails a verification token. Refused with 403 "

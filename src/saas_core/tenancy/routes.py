@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from saas_core.api.contract import AUTHENTICATED, Call, RouteTable, permission, platform
 from saas_core.api.pagination import Page, PageQuery
+from saas_core.errors import SeatLimitReached
 from saas_core.tenancy import lookups, pages
 from saas_core.tenancy.schemas import (
     InvitationAccept,
@@ -205,6 +206,7 @@ def list_members(call: Call) -> Page[MemberOut]:
     status_code=201,
     audit_action="member.invite",
     idempotent=True,
+    errors=(SeatLimitReached,),  # when a billing seat policy is plugged in
     tags=_MEMBERS,
     summary="Invite someone by email to join the active tenant",
     description=(
@@ -231,6 +233,7 @@ def invite_member(call: Call) -> InvitationOut:
     request_model=MemberUpdate,
     response_model=MemberOut,
     audit_action="member.update",
+    errors=(SeatLimitReached,),
     tags=_MEMBERS,
     summary="Change a member's role or member type",
     description=(
@@ -320,6 +323,7 @@ def revoke_invitation(call: Call) -> None:
     response_model=MyTenantOut,
     audit_action="invitation.accept",
     idempotent=True,
+    errors=(SeatLimitReached,),
     tags=_INVITATIONS,
     summary="Accept an invitation with the token from its email",
     description=(
