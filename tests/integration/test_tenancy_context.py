@@ -6,16 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
+from sqlalchemy.orm import Session
 
 from saas_core.core import Credentials, Transport
-from saas_core.db.tenant import current_binding
-from saas_core.errors import ApiKeyInvalid, SessionExpired, TenantNotFound
+from saas_core.db.tenant import TenantBinding, bind_tenant, current_binding
+from saas_core.errors import AccountDisabled, ApiKeyInvalid, SessionExpired, TenantNotFound
 from saas_core.identity.api_keys import ApiKeyService
-from saas_core.identity.models import AuthSession
+from saas_core.identity.models import AuthSession, User, UserStatus
 from saas_core.identity.tokens import hash_token
 from saas_core.tenancy.context import (
     ContextTenantBinder,
@@ -28,8 +30,9 @@ from tests.support.databases import TestDatabase
 from tests.support.tenancy import World, join, make_world
 
 #: Statements build_context issues when the session has an active tenant (see the module
-#: docstring of saas_core.tenancy.context and docs/tenancy.md).
-EXPECTED = {"postgresql": 4, "sqlite": 3}
+#: docstring of saas_core.tenancy.context and docs/tenancy.md). On PostgreSQL the session
+#: lookup also binds app.user_id and app.tenant_id.
+EXPECTED = {"postgresql": 3, "sqlite": 3}
 
 
 @pytest.fixture
@@ -82,6 +85,89 @@ def test_query_count_is_bounded(world: World, db: TestDatabase) -> None:
     with world.unit() as session, counted(world) as statements:
         world.context(session, ada)
     assert len(statements) == EXPECTED[db.dialect], statements
+
+
+def _settings(session: Session) -> tuple[str, str]:
+    """``app.user_id`` and ``app.tenant_id`` as PostgreSQL holds them in this transaction."""
+    row = session.execute(
+        text("SELECT current_setting('app.user_id', true), current_setting('app.tenant_id', true)")
+    ).one()
+    return row[0] or "", row[1] or ""
+
+
+@pytest.mark.postgres_only
+def test_the_session_lookup_binds_user_and_tenant(world: World) -> None:
+    ada = world.user("ada@example.com")
+    acme = world.tenant(ada, "acme")
+    with world.unit() as session:
+        ctx = world.context(session, ada)
+        assert ctx.tenant is not None
+        assert _settings(session) == (str(ada.user_id), str(acme))
+        assert current_binding(session) == TenantBinding(tenant_id=acme, user_id=ada.user_id)
+
+
+@pytest.mark.postgres_only
+def test_a_session_that_does_not_authenticate_binds_nothing(world: World) -> None:
+    ada, bob = world.user("ada@example.com"), world.user("bob@example.com")
+    world.tenant(ada, "acme")
+    world.tenant(bob, "bobs")
+    with world.unit() as session:
+        session.execute(
+            update(AuthSession)
+            .where(AuthSession.token_hash == hash_token(ada.token))
+            .values(revoked_at=world.clock.now())
+        )
+        session.execute(
+            update(User).where(User.id == bob.user_id).values(status=UserStatus.DISABLED)
+        )
+    carol = world.user("carol@example.com")
+    world.tenant(carol, "carols")
+    idle = world.settings.session_idle_timeout + timedelta(seconds=1)
+    for actor, error, wait in (
+        (ada, SessionExpired, timedelta(0)),
+        (bob, AccountDisabled, timedelta(0)),
+        (carol, SessionExpired, idle),
+    ):
+        world.clock.advance(wait)
+        with world.unit() as session:
+            # One statement: the lookup's own SQL check bound nothing, so nothing was undone.
+            with counted(world) as statements, pytest.raises(error):
+                world.context(session, actor)
+            assert len(statements) == 1, statements
+            assert _settings(session) == ("", "")
+            assert current_binding(session) == TenantBinding()
+
+
+@pytest.mark.postgres_only
+def test_a_tenant_left_since_is_unbound(world: World) -> None:
+    ada = world.user("ada@example.com")
+    acme = world.tenant(ada, "acme")
+    bob = join(world, ada, acme, "bob@example.com", "member")
+    bob_ctx = world.ctx(bob)
+    assert bob_ctx.tenant is not None
+    assert bob_ctx.user is not None
+    with world.unit() as session:
+        ctx = world.context(session, ada)
+        world.tenancy.remove_member(session, ctx, bob_ctx.tenant.public_id, bob_ctx.user.public_id)
+    with world.unit() as session:
+        assert world.context(session, bob).tenant is None
+        assert _settings(session) == (str(bob.user_id), "")
+
+
+def test_a_session_already_bound_rebinds_to_the_caller(world: World, db: TestDatabase) -> None:
+    ada, bob = world.user("ada@example.com"), world.user("bob@example.com")
+    acme = world.tenant(ada, "acme")
+    bobs = world.tenant(bob, "bobs")
+    with world.unit() as session:
+        bind_tenant(session, bobs, user_id=bob.user_id)
+        session.connection()  # the transaction starts with Bob's tenant bound
+        ctx = world.context(session, ada)
+        assert ctx.tenant is not None
+        assert ctx.tenant.id == acme
+        assert ctx.role == "owner"
+        assert current_binding(session) == TenantBinding(tenant_id=acme, user_id=ada.user_id)
+        if db.is_postgres:
+            assert _settings(session) == (str(ada.user_id), str(acme))
 
 
 def test_removal_takes_effect_on_the_next_request(world: World) -> None:

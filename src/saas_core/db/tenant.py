@@ -16,12 +16,18 @@ PostgreSQL settings
     transaction applies it at once. ``true`` makes the values transaction-local: at commit or
     rollback they revert to empty, so a pooled connection never carries a tenant into the next
     transaction. saas-core never sets them at session level, and neither may a host app.
+
+    The session remembers which values its running transaction holds, so binding what is already
+    in force costs no statement. A library statement may set them itself (the request context's
+    session lookup does, to save a round trip) and report what its ``set_config`` calls returned
+    through ``bind_tenant(..., reported=...)``; anything that disagrees with the binding is
+    overwritten at once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -33,6 +39,7 @@ from sqlalchemy.orm.session import SessionTransaction
 
 from saas_core.config import Settings
 from saas_core.context import RequestContext
+from saas_core.db.direct import DirectStatement
 from saas_core.errors import ConfigurationError
 
 log = logging.getLogger("saas_core.tenant")
@@ -48,6 +55,7 @@ _APPLY_SQL = sa.text(
     " set_config('app.platform_scope', :platform_scope, true),"
     " set_config('app.token_hash', :token_hash, true)"
 )
+_APPLY = DirectStatement(_APPLY_SQL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +101,40 @@ def current_binding(session: Session) -> TenantBinding:
     return binding if isinstance(binding, TenantBinding) else _UNBOUND
 
 
-def bind_tenant(session: Session, tenant_id: int | None, *, user_id: int | None = None) -> None:
+def bind_tenant(
+    session: Session,
+    tenant_id: int | None,
+    *,
+    user_id: int | None = None,
+    reported: Mapping[str, str] | None = None,
+) -> None:
     """Scope ``session`` to ``tenant_id`` (``None``: no tenant) acting for ``user_id``.
 
     Takes effect for the next statement, including inside the running transaction on
     PostgreSQL. The platform scope, the invitation token and the filter switch are kept.
+
+    ``reported``: ``app.*`` values (keys as in :meth:`TenantBinding.settings`) that a statement
+    of the running PostgreSQL transaction has just set itself, as its ``set_config`` calls
+    returned them. They are recorded as in force, and overwritten at once wherever they differ
+    from the binding, so the database never holds anything but the binding.
     """
-    _set_binding(session, replace(current_binding(session), tenant_id=tenant_id, user_id=user_id))
+    binding = replace(current_binding(session), tenant_id=tenant_id, user_id=user_id)
+    _set_binding(session, binding, reported)
+
+
+def applied_settings(session: Session) -> Mapping[str, str] | None:
+    """The ``app.*`` values in force in the session's running PostgreSQL transaction.
+
+    ``None`` when no transaction of the session holds a connection yet, and on SQLite.
+    """
+    applied = session.info.get(_APPLIED_KEY)
+    if applied is None:
+        return None
+    transaction, _connection, values = applied
+    current = session.get_transaction()
+    if current is None or current is not transaction or not current.is_active:
+        return None
+    return dict(values)
 
 
 def bind_context(session: Session, ctx: RequestContext) -> None:
@@ -184,23 +219,33 @@ def orm_filter_disabled(session: Session) -> Iterator[None]:
         _set_binding(session, replace(current_binding(session), orm_filter=previous.orm_filter))
 
 
-def _set_binding(session: Session, binding: TenantBinding) -> None:
-    if binding == current_binding(session):
+def _set_binding(
+    session: Session, binding: TenantBinding, reported: Mapping[str, str] | None = None
+) -> None:
+    if binding != current_binding(session):
+        session.info[_BINDING_KEY] = binding
+        session.info.pop(OPTIONS_KEY, None)
+    elif reported is None:
         return
-    session.info[_BINDING_KEY] = binding
-    session.info.pop(OPTIONS_KEY, None)
     applied = session.info.get(_APPLIED_KEY)
     if applied is None:
+        if reported is not None and any(reported.values()):
+            raise ConfigurationError("app.* settings reported outside a running transaction")
         return
     transaction, connection, values = applied
     # Inside a running transaction that already holds its connection, apply now; otherwise
     # after_begin applies it when the next transaction starts.
     current = session.get_transaction()
     if current is not None and current is transaction and current.is_active:
+        if reported is not None:
+            values = {**values, **reported}
         wanted = binding.settings()
         if wanted != values:
-            connection.execute(_APPLY_SQL, wanted)
-            session.info[_APPLIED_KEY] = (transaction, connection, wanted)
+            _APPLY.run(connection, wanted)
+            values = wanted
+        session.info[_APPLIED_KEY] = (transaction, connection, values)
+    elif reported is not None and any(reported.values()):
+        raise ConfigurationError("app.* settings reported outside a running transaction")
 
 
 @event.listens_for(TenantSession, "after_begin")
@@ -213,7 +258,7 @@ def _apply_settings(
     # Settings start empty in a new transaction (they are only ever set transaction-locally),
     # so an empty binding costs no round trip.
     if any(values.values()):
-        connection.execute(_APPLY_SQL, values)
+        _APPLY.run(connection, values)
     session.info[_APPLIED_KEY] = (session.get_transaction(), connection, values)
 
 

@@ -11,6 +11,9 @@ is never stale beyond it. The statement joins three small, indexed tables
 On PostgreSQL call it after the request's ``app.tenant_id`` and ``app.user_id`` settings are bound:
 a tenant's custom roles are visible through the ``tenant_isolation`` policy and a user's platform
 assignments through ``self_read``; shared roles through ``global_read``.
+
+The statement names its tenant and user in its own ``WHERE`` and runs on the DBAPI cursor
+(:class:`~saas_core.db.direct.DirectStatement`), outside the automatic ORM tenant filter.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CompoundSelect, and_, bindparam, or_, select, union
 from sqlalchemy.orm import Session
 
+from saas_core.db.direct import DirectStatement
 from saas_core.db.types import UTCDateTime
 from saas_core.iam.models import IamScope, Permission, Role, RoleAssignment, RolePermission
 
@@ -71,7 +75,8 @@ def _statement() -> CompoundSelect[str, IamScope]:
     return union(membership, assigned)
 
 
-_LOAD = _statement()
+# The scope column stays the driver's string: it is compared with IamScope members (StrEnum).
+_LOAD = DirectStatement(_statement(), untyped=("scope",))
 
 
 def load_permissions(
@@ -92,9 +97,10 @@ def load_permissions(
     """
     if role_id is None and user_id is None:
         return frozenset(), frozenset()
-    rows = session.execute(
-        _LOAD, {"role_id": role_id, "user_id": user_id, "tenant_id": tenant_id, "now": now}
-    ).all()
+    rows = _LOAD.all(
+        session.connection(),
+        {"role_id": role_id, "user_id": user_id, "tenant_id": tenant_id, "now": now},
+    )
     tenant = frozenset(key for key, scope in rows if scope == IamScope.TENANT)
     platform = frozenset(key for key, scope in rows if scope == IamScope.PLATFORM)
     return tenant, platform

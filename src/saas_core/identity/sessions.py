@@ -21,23 +21,30 @@ one touch interval earlier than the latest request would suggest.
 Revocation (logout, "sign out other devices", password change or reset, account deletion,
 rotation) sets ``revoked_at`` and takes effect on the next lookup; each one records a security
 event.
+
+Two ways in: :meth:`SessionService.authenticate` returns the ORM objects (for the services that
+change a session), :meth:`SessionService.verify` the few plain values every request needs, read
+with one lean statement (:func:`session_lookup`) and the same rules (:meth:`SessionService.accept`).
 """
 
 from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
-from typing import Literal, NamedTuple
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal, NamedTuple, cast
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, attributes
 
 from saas_core.audit.models import SecurityEventType, Severity
 from saas_core.audit.security import record_security_event
 from saas_core.clock import Clock
 from saas_core.config import Settings
 from saas_core.context import RequestContext
+from saas_core.db.direct import DirectStatement
+from saas_core.db.types import UTCDateTime
 from saas_core.errors import AccountDisabled, NotFound, SessionExpired
 from saas_core.identity.models import AuthSession, SessionRevokeReason, User, UserStatus
 from saas_core.identity.tokens import hash_token, new_token
@@ -79,6 +86,90 @@ class SessionState(enum.StrEnum):
     EXPIRED = "expired"
 
 
+class ValidSession(NamedTuple):
+    """A session that authenticates, and what a request needs of it and its user."""
+
+    id: int
+    user_id: int
+    user_public_id: uuid.UUID
+    user_email: str
+    active_tenant_id: int | None
+    impersonator_user_id: int | None
+
+
+_sessions = cast(sa.Table, AuthSession.__table__)
+_users = cast(sa.Table, User.__table__)
+
+#: What :meth:`SessionService.accept` reads, in this order: the session, then its user.
+_LOOKUP_COLUMNS = (
+    _sessions.c.id,
+    _sessions.c.user_id,
+    _sessions.c.active_tenant_id,
+    _sessions.c.impersonator_user_id,
+    _sessions.c.revoked_at,
+    _sessions.c.expires_at,
+    _sessions.c.last_seen_at,
+    _users.c.public_id,
+    _users.c.email,
+    _users.c.status,
+    _users.c.deleted_at,
+)
+_LOOKUP_WIDTH = len(_LOOKUP_COLUMNS)
+
+
+def session_lookup(*extra: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """The session whose token hash is ``:token_hash``, joined to its user.
+
+    The columns are those :meth:`SessionService.accept` checks, then ``extra``. Neither table
+    has a tenant, so neither is under Row Level Security.
+    """
+    return (
+        sa.select(*_LOOKUP_COLUMNS, *extra)
+        .select_from(_sessions.join(_users, _users.c.id == _sessions.c.user_id))
+        .where(_sessions.c.token_hash == sa.bindparam("token_hash"))
+    )
+
+
+def session_valid() -> sa.ColumnElement[bool]:
+    """In SQL, what :meth:`SessionService.accept` requires of a :func:`session_lookup` row.
+
+    Not revoked, ``:now`` before ``expires_at``, last seen at or after ``:idle_since`` (``now``
+    minus the idle timeout), user neither deleted nor disabled: with the same ``now``, true
+    exactly when ``accept`` lets the row through.
+    """
+    return sa.and_(
+        _sessions.c.revoked_at.is_(None),
+        _sessions.c.expires_at > sa.bindparam("now", type_=UTCDateTime()),
+        _sessions.c.last_seen_at >= sa.bindparam("idle_since", type_=UTCDateTime()),
+        _users.c.deleted_at.is_(None),
+        _users.c.status == UserStatus.ACTIVE,
+    )
+
+
+_LOOKUP = DirectStatement(session_lookup())
+_TOUCH = DirectStatement(
+    sa.update(_sessions)
+    .where(_sessions.c.id == sa.bindparam("session_id"))
+    .values(last_seen_at=sa.bindparam("now", type_=UTCDateTime()))
+)
+
+
+def _state(
+    revoked_at: datetime | None,
+    expires_at: datetime,
+    last_seen_at: datetime,
+    now: datetime,
+    idle_timeout: timedelta,
+) -> SessionState:
+    if revoked_at is not None:
+        return SessionState.REVOKED
+    if now >= expires_at:
+        return SessionState.EXPIRED
+    if now > last_seen_at + idle_timeout:
+        return SessionState.IDLE_EXPIRED
+    return SessionState.ACTIVE
+
+
 class SessionService:
     """Issues and checks sessions. Methods flush; the caller's unit of work commits."""
 
@@ -88,14 +179,13 @@ class SessionService:
 
     def state(self, auth_session: AuthSession, now: datetime | None = None) -> SessionState:
         """The state of ``auth_session`` at ``now`` (default: the clock's now)."""
-        now = now or self.clock.now()
-        if auth_session.revoked_at is not None:
-            return SessionState.REVOKED
-        if now >= auth_session.expires_at:
-            return SessionState.EXPIRED
-        if now > auth_session.last_seen_at + self.settings.session_idle_timeout:
-            return SessionState.IDLE_EXPIRED
-        return SessionState.ACTIVE
+        return _state(
+            auth_session.revoked_at,
+            auth_session.expires_at,
+            auth_session.last_seen_at,
+            now or self.clock.now(),
+            self.settings.session_idle_timeout,
+        )
 
     def create(
         self,
@@ -158,6 +248,69 @@ class SessionService:
             auth_session.last_seen_at = now
             session.flush()
         return Authenticated(auth_session, user)
+
+    def verify(
+        self, session: Session, raw_token: str, *, now: datetime | None = None
+    ) -> ValidSession:
+        """:meth:`authenticate` in plain values: the same rules, no ORM objects loaded.
+
+        One statement (:func:`session_lookup`), plus the throttled ``last_seen_at`` update.
+        ``now`` defaults to the clock's.
+        """
+        now = now or self.clock.now()
+        params = self.lookup_params(raw_token, now)
+        if session.autoflush:
+            session.flush()  # as a query would: what the caller added is visible to the lookup
+        return self.accept(session, _LOOKUP.first(session.connection(), params), now)
+
+    def lookup_params(self, raw_token: str, now: datetime) -> dict[str, Any]:
+        """Parameters of :func:`session_lookup` and :func:`session_valid` for ``raw_token``.
+
+        Raises :class:`~saas_core.errors.SessionExpired` for a token that cannot be one of ours.
+        """
+        if not raw_token or len(raw_token) > MAX_TOKEN_LENGTH:
+            raise SessionExpired()
+        return {
+            "token_hash": hash_token(raw_token),
+            "now": now,
+            "idle_since": now - self.settings.session_idle_timeout,
+        }
+
+    def accept(self, session: Session, row: Sequence[Any] | None, now: datetime) -> ValidSession:
+        """Check a :func:`session_lookup` row (``None``: no such token) as of ``now``.
+
+        Raises :class:`~saas_core.errors.SessionExpired` or
+        :class:`~saas_core.errors.AccountDisabled` exactly as :meth:`authenticate` does, and
+        records activity (``last_seen_at``) at most once per touch interval.
+        """
+        if row is None:
+            raise SessionExpired()
+        (
+            session_id,
+            user_id,
+            active_tenant_id,
+            impersonator_user_id,
+            revoked_at,
+            expires_at,
+            last_seen_at,
+            public_id,
+            email,
+            status,
+            deleted_at,
+        ) = row[:_LOOKUP_WIDTH]
+        idle = self.settings.session_idle_timeout
+        if _state(revoked_at, expires_at, last_seen_at, now, idle) is not SessionState.ACTIVE:
+            raise SessionExpired()
+        if deleted_at is not None or status != UserStatus.ACTIVE:
+            raise AccountDisabled()
+        if now - last_seen_at >= self.settings.session_touch_interval:
+            _TOUCH.run(session.connection(), {"session_id": session_id, "now": now})
+            loaded = session.identity_map.get(session.identity_key(AuthSession, session_id))
+            if loaded is not None:  # keep an already loaded row in step with the database
+                attributes.set_committed_value(loaded, "last_seen_at", now)
+        return ValidSession(
+            session_id, user_id, public_id, email, active_tenant_id, impersonator_user_id
+        )
 
     def rotate(
         self,

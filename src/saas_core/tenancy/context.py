@@ -14,41 +14,71 @@ permissions from the database, so a stolen token is worth exactly as much before
 
 Statements per request (a session token; the test suite counts them):
 
-1. the session joined to its user (:meth:`SessionService.authenticate`);
-2. PostgreSQL only: one ``SELECT set_config(...)`` binding ``app.user_id`` and the candidate
-   ``app.tenant_id`` for Row Level Security;
-3. the membership joined to its tenant and role (skipped when the session has no active tenant);
-4. the permissions of that role and the user's live assignments, one ``UNION``
+1. the session joined to its user (:meth:`SessionService.verify`); on PostgreSQL the same
+   statement binds ``app.user_id`` and the candidate ``app.tenant_id`` for Row Level Security
+   with ``set_config``, for a valid session only (see :func:`build_context`);
+2. the membership joined to its tenant and role (skipped when the session has no active tenant);
+3. the permissions of that role and the user's live assignments, one ``UNION``
    (:func:`saas_core.iam.loader.load_permissions`).
 
 Plus, at most once per ``Settings.session_touch_interval``, the ``last_seen_at`` update, and
-during impersonation one read of the impersonator. So 4 on PostgreSQL and 3 on SQLite.
+during impersonation one read of the impersonator. So 3 on PostgreSQL and on SQLite.
+
+All of them run on the DBAPI cursor of the session's connection
+(:class:`~saas_core.db.direct.DirectStatement`): no ORM objects are loaded, and SQLAlchemy's
+per-statement work is paid once per process, not once per request.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from saas_core.clock import Clock
 from saas_core.config import Settings
 from saas_core.context import AuthMethod, RequestContext, TenantRef, UserRef
 from saas_core.core import Credentials, Transport
-from saas_core.db.tenant import bind_context, bind_tenant
-from saas_core.db.tenant_filter import explicitly_scoped
-from saas_core.errors import ApiKeyInvalid, TenantNotFound, Unauthenticated
+from saas_core.db.direct import DirectStatement
+from saas_core.db.tenant import applied_settings, bind_context, bind_tenant, current_binding
+from saas_core.errors import (
+    AccountDisabled,
+    ApiKeyInvalid,
+    SessionExpired,
+    TenantNotFound,
+    Unauthenticated,
+)
 from saas_core.iam.loader import load_permissions
 from saas_core.iam.models import IamScope, Role
 from saas_core.identity.api_keys import ApiKeyService
 from saas_core.identity.models import AuthSession, User
-from saas_core.identity.sessions import SessionService
+from saas_core.identity.sessions import (
+    SessionService,
+    ValidSession,
+    session_lookup,
+    session_valid,
+)
 from saas_core.identity.tokens import looks_like_api_key
 from saas_core.tenancy.models import Tenant, TenantMember, TenantStatus
 from saas_core.tenancy.schemas import TenantOut
 
+_auth_sessions = AuthSession.__table__
 _members = TenantMember.__table__
 _tenants = Tenant.__table__
 _roles = Role.__table__
@@ -56,7 +86,7 @@ _users = User.__table__
 
 # Core statements (not ORM): the hot path pays for no entity loading. They filter by tenant and
 # user explicitly; on PostgreSQL Row Level Security applies as to any other statement.
-_MEMBERSHIP: Any = (
+_MEMBERSHIP = DirectStatement(
     select(
         _members.c.role_id,
         _roles.c.key,
@@ -81,8 +111,34 @@ _MEMBERSHIP: Any = (
     )
 )
 
-_USER: Any = select(_users.c.id, _users.c.public_id, _users.c.email).where(
-    _users.c.id == bindparam("user_id")
+_USER = DirectStatement(
+    select(_users.c.id, _users.c.public_id, _users.c.email).where(
+        _users.c.id == bindparam("user_id")
+    )
+)
+
+
+def _bind_if_valid(setting: str, value: Any) -> Any:
+    # set_config returns what it set: the caller learns exactly what is in force.
+    valid = session_valid()
+    empty: ColumnElement[str] = literal_column("''")
+    return func.set_config(
+        literal_column(f"'{setting}'"),
+        case((valid, func.coalesce(cast(value, Text), empty)), else_=empty),
+        true(),
+    )
+
+
+# PostgreSQL: the session lookup also binds the session's user and candidate tenant, saving the
+# separate set_config round trip. Neither auth_sessions nor users is under Row Level Security,
+# so the lookup itself does not depend on the settings; the statements after it do. The CASE is
+# the session's validity in SQL (the rules SessionService.accept applies in Python, with the
+# same now): an unknown, revoked, expired or idle session, or a disabled user, binds nothing.
+_LOOKUP_AND_BIND = DirectStatement(
+    session_lookup(
+        _bind_if_valid("app.user_id", _auth_sessions.c.user_id).label("bound_user_id"),
+        _bind_if_valid("app.tenant_id", _auth_sessions.c.active_tenant_id).label("bound_tenant_id"),
+    )
 )
 
 
@@ -102,43 +158,70 @@ def build_context(
     :class:`~saas_core.errors.AccountDisabled`. Leaves ``session`` bound to the context's tenant
     and user (see :func:`saas_core.db.tenant.bind_context`).
     """
-    auth_session, user = SessionService(settings, clock).authenticate(session, raw_token)
+    service = SessionService(settings, clock)
     now = clock.now()
+    valid = _authenticate(session, service, raw_token, now)
     tenant: TenantRef | None = None
     role_key: str | None = None
     role_id: int | None = None
-    candidate = auth_session.active_tenant_id
-    bind_tenant(session, candidate, user_id=user.id)
+    candidate = valid.active_tenant_id
     if candidate is not None:
-        tenant, role_id, role_key = _membership(session, candidate, user.id)
+        tenant, role_id, role_key = _membership(session, candidate, valid.user_id)
         if tenant is None:
-            bind_tenant(session, None, user_id=user.id)
-    # The permission query names its tenant and user itself: the automatic filter's
-    # per-statement cost is skipped for it (Row Level Security still applies on PostgreSQL).
-    with explicitly_scoped(session):
-        tenant_permissions, platform_permissions = load_permissions(
-            session,
-            role_id=role_id,
-            user_id=user.id,
-            tenant_id=tenant.id if tenant is not None else None,
-            now=now,
-        )
+            bind_tenant(session, None, user_id=valid.user_id)
+    tenant_permissions, platform_permissions = load_permissions(
+        session,
+        role_id=role_id,
+        user_id=valid.user_id,
+        tenant_id=tenant.id if tenant is not None else None,
+        now=now,
+    )
     impersonator = None
-    if auth_session.impersonator_user_id is not None:
-        impersonator = _user_ref(session, auth_session.impersonator_user_id)
+    if valid.impersonator_user_id is not None:
+        impersonator = _user_ref(session, valid.impersonator_user_id)
     return RequestContext(
         request_id=request_id,
         auth_method=AuthMethod.SESSION,
-        user=UserRef(id=user.id, public_id=user.public_id, email=user.email),
+        user=UserRef(id=valid.user_id, public_id=valid.user_public_id, email=valid.user_email),
         tenant=tenant,
         role=role_key,
         permissions=tenant_permissions,
         platform_permissions=platform_permissions,
         impersonator=impersonator,
-        session_id=auth_session.id,
+        session_id=valid.id,
         client_ip=client_ip,
         user_agent=user_agent,
     )
+
+
+def _authenticate(
+    session: Session, service: SessionService, raw_token: str, now: datetime
+) -> ValidSession:
+    """The valid session behind ``raw_token``; ``session`` left bound to its user and candidate
+    tenant (the session's active tenant, before the membership is checked)."""
+    connection = session.connection()  # begins the transaction (and applies any binding)
+    applied = applied_settings(session)
+    if applied is None or applied["user_id"] or applied["tenant_id"]:
+        # SQLite, or a transaction that already holds a user or tenant: bind separately.
+        valid = service.verify(session, raw_token, now=now)
+        bind_tenant(session, valid.active_tenant_id, user_id=valid.user_id)
+        return valid
+    params = service.lookup_params(raw_token, now)
+    if session.autoflush:
+        session.flush()  # as a query would: what the caller added is visible to the lookup
+    row = _LOOKUP_AND_BIND.first(connection, params)
+    reported = None if row is None else {"user_id": row[-2], "tenant_id": row[-1]}
+    try:
+        valid = service.accept(session, row, now)
+    except (SessionExpired, AccountDisabled):
+        if reported is not None:
+            # The SQL and the Python rules agree, so nothing was bound; should they ever
+            # differ, this puts the settings back to the unchanged binding at once.
+            unchanged = current_binding(session)
+            bind_tenant(session, unchanged.tenant_id, user_id=unchanged.user_id, reported=reported)
+        raise
+    bind_tenant(session, valid.active_tenant_id, user_id=valid.user_id, reported=reported)
+    return valid
 
 
 def build_api_key_context(
@@ -169,14 +252,13 @@ def build_api_key_context(
         tenant, role_id, _role_key = _membership(session, key.bound_tenant_id, creator)
         if tenant is None:
             raise ApiKeyInvalid()
-    with explicitly_scoped(session):
-        tenant_permissions, platform_permissions = load_permissions(
-            session,
-            role_id=role_id,
-            user_id=creator,
-            tenant_id=key.bound_tenant_id,
-            now=clock.now(),
-        )
+    tenant_permissions, platform_permissions = load_permissions(
+        session,
+        role_id=role_id,
+        user_id=creator,
+        tenant_id=key.bound_tenant_id,
+        now=clock.now(),
+    )
     scopes = frozenset(str(p) for p in key.permissions)
     bind_tenant(session, key.bound_tenant_id, user_id=None)
     return RequestContext(
@@ -225,20 +307,19 @@ def switch_active_tenant(session: Session, ctx: RequestContext, tenant_id: uuid.
 def _membership(
     session: Session, tenant_id: int, user_id: int
 ) -> tuple[TenantRef | None, int | None, str | None]:
-    row = (
-        session.connection()
-        .execute(_MEMBERSHIP, {"tenant_id": tenant_id, "user_id": user_id})
-        .first()
-    )
-    if row is None or row.status != TenantStatus.ACTIVE:
+    row = _MEMBERSHIP.first(session.connection(), {"tenant_id": tenant_id, "user_id": user_id})
+    if row is None:
         return None, None, None
-    tenant = TenantRef(id=tenant_id, public_id=row.public_id, slug=row.slug, status=str(row.status))
-    return tenant, row.role_id, row.key
+    role_id, role_key, public_id, slug, status = row
+    if status != TenantStatus.ACTIVE:
+        return None, None, None
+    tenant = TenantRef(id=tenant_id, public_id=public_id, slug=slug, status=str(status))
+    return tenant, role_id, role_key
 
 
 def _user_ref(session: Session, user_id: int) -> UserRef | None:
-    row = session.connection().execute(_USER, {"user_id": user_id}).first()
-    return UserRef(id=row.id, public_id=row.public_id, email=row.email) if row else None
+    row = _USER.first(session.connection(), {"user_id": user_id})
+    return UserRef(id=row[0], public_id=row[1], email=row[2]) if row else None
 
 
 class SessionAuthenticator:
