@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select, text
 
 from saas_core.api.endpoint import NUL_ERROR_TYPE
+from saas_core.audit.models import AuditLog
 from tests.contract.harness import Result
 from tests.contract.tenancy_world import Served, problem, serve_world
 from tests.support.databases import TestDatabase
@@ -65,3 +67,20 @@ def test_nul_in_bodies_and_queries_is_refused_before_any_write(served: Served) -
         "POST", "/projects", "ada", headers={"Idempotency-Key": "ok"}, json_body={"name": "a b"}
     )
     assert fine.status == 201
+
+
+def test_a_nul_in_the_user_agent_is_stored_as_a_replacement_character(served: Served) -> None:
+    # Stored with the session and the audit record; PostgreSQL text cannot hold NUL.
+    results = served.adapters.each(
+        "POST",
+        "/api/v1/projects",
+        headers={**served.auth("ada"), "User-Agent": "bot\x00/1"},
+        json_body={"name": "from a bot"},
+    )
+    assert [r.status for r in results] == [201, 201, 201]
+    assert [row.action for row in served.new_audit()] == ["project.create"] * 3
+    with served.db.engine.connect() as connection, connection.begin():
+        if served.db.is_postgres:
+            connection.execute(text("SELECT set_config('app.platform_scope', 'on', true)"))
+        agents = connection.execute(select(AuditLog.user_agent)).scalars().all()
+    assert agents == ["bot\ufffd/1"] * 3

@@ -116,3 +116,10 @@ def test_a_nul_in_a_plain_path_parameter_is_not_found() -> None:
     assert endpoint().parse_path({"slug": "a", "thingId": thing})["slug"] == "a"
     with pytest.raises(NotFound):
         endpoint().parse_path({"slug": "a\u0000", "thingId": thing})
+
+
+def test_a_nul_in_the_user_agent_is_replaced_not_stored() -> None:
+    agent = HttpRequest("GET", "/", Headers([("User-Agent", "bot\x00/1")])).user_agent
+    assert agent == "bot\ufffd/1"
+    assert HttpRequest("GET", "/", Headers([("User-Agent", "bot/1")])).user_agent == "bot/1"
+    assert HttpRequest("GET", "/", Headers()).user_agent is None

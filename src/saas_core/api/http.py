@@ -149,8 +149,15 @@ class HttpRequest:
 
     @property
     def user_agent(self) -> str | None:
-        """The ``User-Agent`` header, if any."""
-        return self.headers.get("user-agent")
+        """The ``User-Agent`` header, if any, with NUL characters replaced by U+FFFD.
+
+        It is stored as text (sessions, audit and security records) and PostgreSQL text cannot
+        hold NUL; not every server refuses a header carrying one.
+        """
+        agent = self.headers.get("user-agent")
+        if agent is not None and "\x00" in agent:
+            return agent.replace("\x00", "\ufffd")
+        return agent
 
     @property
     def content_type(self) -> str | None:
