@@ -191,7 +191,7 @@ class AuditService:
 class DatabaseAuditSink:
     """The pipeline's :class:`~saas_core.api.hooks.AuditSink`: entries go to the audit table.
 
-    Plug it in with ``Core(..., audit_sink=DatabaseAuditSink())``. The entry does not say how
+    ``Core`` uses it unless given another sink. The entry does not say how
     the caller authenticated, so the actor type is read from what it names: an API key, else a
     user (the authenticated caller, or the one a handler named, as at login), else an
     unauthenticated caller (type ``user``, no ids).
