@@ -7,22 +7,63 @@ binds the session to it. A project of another tenant, or a deleted one, is
 delete: the row stays with ``deleted_at`` set and disappears from reads and lists.
 
 Lists page by ``(created_at, public_id)`` with the cursor of :mod:`saas_core.api.pagination`.
+A list is one Core statement, built once per filter combination, that selects only the columns
+the API shows and filters by tenant explicitly (the automatic ORM filter applies to ORM
+statements only; on PostgreSQL Row Level Security applies as to any statement): loading ORM
+entities just to copy them into response models would cost more than the query itself.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from saas_core.api.pagination import Page, keyset_after
+from saas_core.api.pagination import Page, encode_cursor
 from saas_core.clock import Clock
 from saas_core.context import RequestContext, TenantRef
 from saas_core.db.tenant import bind_context
 from saas_core.errors import ProjectNotFound, TenantRequired
 from saas_core.projects.models import Project
 from saas_core.projects.schemas import ProjectCreate, ProjectOut, ProjectQuery, ProjectUpdate
+
+_projects = Project.__table__
+_Page = Page[ProjectOut]
+
+
+def _list_statement(*, status: bool, after: bool) -> Select[Any]:
+    """A page of live projects of ``:tenant_id``, oldest first, ``:limit`` rows.
+
+    The columns are labelled as :class:`ProjectOut`'s fields, so rows validate straight into it.
+    """
+    c = _projects.c
+    statement = select(
+        c.public_id.label("id"),
+        c.name,
+        c.description,
+        c.status,
+        c.metadata,
+        c.created_at,
+        c.updated_at,
+    ).where(c.tenant_id == bindparam("tenant_id"), c.deleted_at.is_(None))
+    if status:
+        statement = statement.where(c.status == bindparam("status"))
+    if after:
+        at = bindparam("after_at", type_=c.created_at.type)
+        statement = statement.where(
+            or_(c.created_at > at, and_(c.created_at == at, c.public_id > bindparam("after_id")))
+        )
+    return statement.order_by(c.created_at, c.public_id).limit(bindparam("limit"))
+
+
+#: By (status filter, cursor): built once, so each list reuses its compiled form.
+_LIST = {
+    (status, after): _list_statement(status=status, after=after)
+    for status in (False, True)
+    for after in (False, True)
+}
 
 
 class ProjectsService:
@@ -62,18 +103,23 @@ class ProjectsService:
         """A page of the active tenant's live projects, oldest first."""
         tenant = _tenant(session, ctx)
         query = query or ProjectQuery()
-        statement = (
-            select(Project)
-            .where(Project.tenant_id == tenant.id, Project.deleted_at.is_(None))
-            .order_by(Project.created_at, Project.public_id)
-        )
+        after = query.after()
+        params: dict[str, Any] = {"tenant_id": tenant.id, "limit": query.limit + 1}
         if query.status is not None:
-            statement = statement.where(Project.status == query.status)
-        statement = keyset_after(statement, Project.created_at, Project.public_id, query.after())
-        rows = session.scalars(statement.limit(query.limit + 1)).all()
-        return Page[ProjectOut].build(
-            rows, query.limit, ProjectOut.from_row, key=lambda p: (p.created_at, p.public_id)
-        )
+            params["status"] = query.status
+        if after is not None:
+            params["after_at"], params["after_id"] = after
+        statement = _LIST[query.status is not None, after is not None]
+        result = session.connection().execute(statement, params)
+        names = tuple(result.keys())
+        rows = result.all()
+        shown = rows[: query.limit]
+        cursor = None
+        if len(rows) > query.limit and shown:
+            cursor = encode_cursor(shown[-1].created_at, shown[-1].id)
+        # Plain dicts validate in half the time of rows read attribute by attribute.
+        items = [dict(zip(names, row, strict=True)) for row in shown]
+        return _Page.model_validate({"items": items, "next_cursor": cursor})
 
     def update_project(
         self, session: Session, ctx: RequestContext, project_id: uuid.UUID, data: ProjectUpdate
