@@ -7,7 +7,8 @@ from the document), as the signed-in owner of the active tenant ``acme``, who is
 administrator so that the platform operations run past their permission check. Every response
 must be no server error, have a documented status (explicitly: the ``default`` problem response
 stands for 5xx only, so ``status_code_conformance`` alone would accept anything), a documented
-content type and a body matching the documented schema. Failures of every operation are collected
+content type, the documented headers (``WWW-Authenticate`` on 401, ``Retry-After`` on 429) and a
+body matching the documented schema. Failures of every operation are collected
 and reported together.
 
 How the state is kept usable without leaving any operation out:
@@ -46,6 +47,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -71,6 +73,7 @@ CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
 ]
 #: Operations that must succeed at least once (the run is not all refusals).

@@ -60,6 +60,8 @@ def test_declared_and_commit_on_errors_add_their_statuses_and_codes() -> None:
     assert "`tenant.not_found`" in responses["404"]["description"]
     assert "`auth.invalid_credentials`" in responses["401"]["description"]
     assert "`auth.locked`" in responses["429"]["description"]
+    assert responses["429"]["headers"]["Retry-After"]["required"] is True
+    assert responses["401"]["headers"]["WWW-Authenticate"]["required"] is True
     for status, response in responses.items():
         if status != "200":
             assert list(response["content"]) == ["application/problem+json"]

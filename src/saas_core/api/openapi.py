@@ -65,6 +65,23 @@ _PROBLEM_TEXT = {
     "429": "Too many attempts; retry after the `Retry-After` seconds.",
     "default": "Server error.",
 }
+#: Headers the problem responses always carry (see ``problems.problem_response``).
+_PROBLEM_HEADERS: dict[str, dict[str, Any]] = {
+    "401": {
+        "WWW-Authenticate": {
+            "description": "The scheme to authenticate with.",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    },
+    "429": {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
 #: What an ``Idempotency-Key`` may hold (the pipeline answers 400 otherwise): visible ASCII.
 IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,255}$"
 
@@ -167,6 +184,8 @@ def _operation(
             "description": _problem_text(status, codes),
             "content": {PROBLEM_CONTENT_TYPE: {"schema": PROBLEM_REF}},
         }
+        if status in _PROBLEM_HEADERS:
+            responses[status]["headers"] = _PROBLEM_HEADERS[status]
     operation["responses"] = responses
     if route.access.authenticates:
         operation["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]
