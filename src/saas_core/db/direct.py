@@ -78,30 +78,40 @@ class DirectStatement:
     compared with a ``StrEnum`` member anyway, where converting every row would be wasted work).
     """
 
-    __slots__ = ("_by_dialect", "_untyped", "statement")
+    __slots__ = ("_by_dialect", "_last", "_untyped", "statement")
 
     def __init__(self, statement: ClauseElement, *, untyped: Collection[str] = ()) -> None:
         self.statement = statement
         self._untyped = frozenset(untyped)
         self._by_dialect: dict[tuple[type[Dialect], str], CompiledDirect] = {}
+        self._last: tuple[Dialect, CompiledDirect] | None = None
 
     def compiled(self, dialect: Dialect) -> CompiledDirect:
         """The statement compiled for ``dialect`` (cached per dialect class and paramstyle)."""
+        last = self._last  # one engine serves most processes: its dialect, remembered
+        if last is not None and last[0] is dialect:
+            return last[1]
         key = (type(dialect), dialect.paramstyle)
         found = self._by_dialect.get(key)
         if found is None:
             found = self._by_dialect[key] = self._compile(dialect)
+        self._last = (dialect, found)
         return found
 
     def _compile(self, dialect: Dialect) -> CompiledDirect:
         compiled: Any = self.statement.compile(dialect=dialect)
         if compiled.post_compile_params or compiled.literal_execute_params:
             raise ValueError("expanding and literal-execute parameters are not supported here")
+        if getattr(compiled, "insert_prefetch", ()) or getattr(compiled, "update_prefetch", ()):
+            # Core computes these per execution (e.g. an onupdate timestamp): name the value.
+            raise ValueError("column defaults computed in Python are not supported here")
         escaped: Mapping[str, str] = compiled.escaped_bind_names or {}
         fixed: dict[str, Any] = {}
         given: list[tuple[str, str, Processor | None]] = []
         for bind, name in compiled.bind_names.items():
             name = escaped.get(name, name)
+            if name in fixed or any(name == n for _k, n, _p in given):
+                continue  # one name, one value: a parameter used in several places
             if bind.callable is not None:
                 raise ValueError("parameters with callable values are not supported here")
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -130,47 +140,98 @@ class DirectStatement:
 
     def all(self, connection: Connection, params: Mapping[str, Any]) -> list[Row]:
         """Every row the statement returns."""
-        compiled = self.compiled(connection.dialect)
-        return compiled.convert(_execute(connection, compiled, params, fetch=True))
+        with DirectCursor(connection) as cursor:
+            return cursor.all(self, params)
 
     def first(self, connection: Connection, params: Mapping[str, Any]) -> Row | None:
         """The first row, or ``None``."""
-        rows = self.all(connection, params)
-        return rows[0] if rows else None
+        with DirectCursor(connection) as cursor:
+            return cursor.first(self, params)
 
     def run(self, connection: Connection, params: Mapping[str, Any]) -> None:
         """Execute a statement whose rows, if any, are not wanted."""
-        _execute(connection, self.compiled(connection.dialect), params, fetch=False)
+        with DirectCursor(connection) as cursor:
+            cursor.run(self, params)
+
+
+class DirectCursor:
+    """Runs :class:`DirectStatement` s on one connection through one DBAPI cursor.
+
+    For a few statements in a row (the request context): whether anything observes the
+    connection is checked once, and one cursor serves them all. Use it as a context manager.
+    """
+
+    __slots__ = ("_cursor", "_dialect", "_observed", "connection")
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._dialect = connection.dialect
+        self._observed = observed(connection)
+        self._cursor: Any = None
+
+    def __enter__(self) -> DirectCursor:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the DBAPI cursor, if one was opened."""
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
+            cursor.close()
+
+    def all(self, statement: DirectStatement, params: Mapping[str, Any]) -> list[Row]:
+        """Every row ``statement`` returns."""
+        compiled = statement.compiled(self._dialect)
+        return compiled.convert(self._execute(compiled, params, fetch=True))
+
+    def first(self, statement: DirectStatement, params: Mapping[str, Any]) -> Row | None:
+        """The first row ``statement`` returns, or ``None``."""
+        rows = self.all(statement, params)
+        return rows[0] if rows else None
+
+    def run(self, statement: DirectStatement, params: Mapping[str, Any]) -> None:
+        """Execute ``statement``; its rows, if any, are not wanted."""
+        self._execute(statement.compiled(self._dialect), params, fetch=False)
+
+    def _execute(
+        self, compiled: CompiledDirect, params: Mapping[str, Any], *, fetch: bool
+    ) -> list[Any]:
+        arguments = compiled.arguments(params)
+        if self._observed:
+            result = self.connection.exec_driver_sql(compiled.sql, arguments)
+            return list(result.fetchall()) if fetch else []
+        cursor = self._cursor
+        try:
+            if cursor is None:
+                dbapi_connection = self.connection.connection.dbapi_connection
+                assert dbapi_connection is not None  # a live Connection always holds one
+                cursor = self._cursor = dbapi_connection.cursor()
+            cursor.execute(compiled.sql, arguments)
+            return cursor.fetchall() if fetch else []
+        except self._dialect.loaded_dbapi.Error as err:
+            raise _wrapped(self.connection, compiled.sql, arguments, err, cursor) from err
 
 
 def observed(connection: Connection) -> bool:
     """True when something watches ``connection``'s statements (listeners, echo, logging)."""
+    if connection._echo:
+        return True
+    # SQLAlchemy raises these flags when a listener is first added (and never lowers them):
+    # without any, there is nothing to look for. With one, look at what is listening now.
+    if not (
+        getattr(connection, "_has_events", True)
+        or getattr(connection.engine, "_has_events", True)
+        or getattr(connection.dialect, "_has_events", True)
+    ):
+        return False
     dispatch = connection.dispatch
     return bool(
-        connection._echo
-        or dispatch.before_cursor_execute
+        dispatch.before_cursor_execute
         or dispatch.after_cursor_execute
         or connection.dialect.dispatch.handle_error
     )
-
-
-def _execute(
-    connection: Connection, compiled: CompiledDirect, params: Mapping[str, Any], *, fetch: bool
-) -> list[Any]:
-    arguments = compiled.arguments(params)
-    if observed(connection):
-        result = connection.exec_driver_sql(compiled.sql, arguments)
-        return list(result.fetchall()) if fetch else []
-    dbapi_connection = connection.connection.dbapi_connection
-    assert dbapi_connection is not None  # a live Connection always holds one
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(compiled.sql, arguments)
-        return cursor.fetchall() if fetch else []  # type: ignore[return-value]
-    except connection.dialect.loaded_dbapi.Error as err:
-        raise _wrapped(connection, compiled.sql, arguments, err, cursor) from err
-    finally:
-        cursor.close()
 
 
 def _wrapped(

@@ -118,7 +118,8 @@ def bind_tenant(
     returned them. They are recorded as in force, and overwritten at once wherever they differ
     from the binding, so the database never holds anything but the binding.
     """
-    binding = replace(current_binding(session), tenant_id=tenant_id, user_id=user_id)
+    b = current_binding(session)
+    binding = TenantBinding(tenant_id, user_id, b.token_hash, b.platform, b.orm_filter)
     _set_binding(session, binding, reported)
 
 

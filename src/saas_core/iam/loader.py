@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CompoundSelect, and_, bindparam, or_, select, union
 from sqlalchemy.orm import Session
 
-from saas_core.db.direct import DirectStatement
+from saas_core.db.direct import DirectCursor, DirectStatement
 from saas_core.db.types import UTCDateTime
 from saas_core.iam.models import IamScope, Permission, Role, RoleAssignment, RolePermission
 
@@ -75,8 +75,9 @@ def _statement() -> CompoundSelect[str, IamScope]:
     return union(membership, assigned)
 
 
-# The scope column stays the driver's string: it is compared with IamScope members (StrEnum).
+# The scope column stays the driver's string, compared with the enum's values.
 _LOAD = DirectStatement(_statement(), untyped=("scope",))
+_TENANT, _PLATFORM = IamScope.TENANT.value, IamScope.PLATFORM.value
 
 
 def load_permissions(
@@ -95,12 +96,27 @@ def load_permissions(
     platform assignments. An assignment is live while ``revoked_at`` is NULL and ``expires_at``
     is NULL or later than ``now``.
     """
+    with DirectCursor(session.connection()) as cursor:
+        return resolve_permissions(
+            cursor, role_id=role_id, user_id=user_id, tenant_id=tenant_id, now=now
+        )
+
+
+def resolve_permissions(
+    cursor: DirectCursor,
+    *,
+    role_id: int | None,
+    user_id: int | None,
+    tenant_id: int | None,
+    now: datetime,
+) -> tuple[frozenset[str], frozenset[str]]:
+    """:func:`load_permissions` through a :class:`~saas_core.db.direct.DirectCursor` the
+    caller already holds (the request context runs its statements through one)."""
     if role_id is None and user_id is None:
         return frozenset(), frozenset()
-    rows = _LOAD.all(
-        session.connection(),
-        {"role_id": role_id, "user_id": user_id, "tenant_id": tenant_id, "now": now},
+    rows = cursor.all(
+        _LOAD, {"role_id": role_id, "user_id": user_id, "tenant_id": tenant_id, "now": now}
     )
-    tenant = frozenset(key for key, scope in rows if scope == IamScope.TENANT)
-    platform = frozenset(key for key, scope in rows if scope == IamScope.PLATFORM)
+    tenant = frozenset([key for key, scope in rows if scope == _TENANT])
+    platform = frozenset([key for key, scope in rows if scope == _PLATFORM])
     return tenant, platform

@@ -24,7 +24,8 @@ event.
 
 Two ways in: :meth:`SessionService.authenticate` returns the ORM objects (for the services that
 change a session), :meth:`SessionService.verify` the few plain values every request needs, read
-with one lean statement (:func:`session_lookup`) and the same rules (:meth:`SessionService.accept`).
+with one lean statement (:mod:`saas_core.identity.session_lookup`) and the same rules
+(:meth:`SessionService.accept`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import enum
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, attributes
@@ -43,10 +44,14 @@ from saas_core.audit.security import record_security_event
 from saas_core.clock import Clock
 from saas_core.config import Settings
 from saas_core.context import RequestContext
-from saas_core.db.direct import DirectStatement
-from saas_core.db.types import UTCDateTime
 from saas_core.errors import AccountDisabled, NotFound, SessionExpired
 from saas_core.identity.models import AuthSession, SessionRevokeReason, User, UserStatus
+from saas_core.identity.session_lookup import (
+    LOOKUP_WIDTH,
+    SESSION_LOOKUP,
+    SESSION_TOUCH,
+    ValidSession,
+)
 from saas_core.identity.tokens import hash_token, new_token
 
 #: Longest credential worth hashing; anything longer is not one of our tokens.
@@ -84,74 +89,6 @@ class SessionState(enum.StrEnum):
     REVOKED = "revoked"
     IDLE_EXPIRED = "idle_expired"
     EXPIRED = "expired"
-
-
-class ValidSession(NamedTuple):
-    """A session that authenticates, and what a request needs of it and its user."""
-
-    id: int
-    user_id: int
-    user_public_id: uuid.UUID
-    user_email: str
-    active_tenant_id: int | None
-    impersonator_user_id: int | None
-
-
-_sessions = cast(sa.Table, AuthSession.__table__)
-_users = cast(sa.Table, User.__table__)
-
-#: What :meth:`SessionService.accept` reads, in this order: the session, then its user.
-_LOOKUP_COLUMNS = (
-    _sessions.c.id,
-    _sessions.c.user_id,
-    _sessions.c.active_tenant_id,
-    _sessions.c.impersonator_user_id,
-    _sessions.c.revoked_at,
-    _sessions.c.expires_at,
-    _sessions.c.last_seen_at,
-    _users.c.public_id,
-    _users.c.email,
-    _users.c.status,
-    _users.c.deleted_at,
-)
-_LOOKUP_WIDTH = len(_LOOKUP_COLUMNS)
-
-
-def session_lookup(*extra: sa.ColumnElement[Any]) -> sa.Select[Any]:
-    """The session whose token hash is ``:token_hash``, joined to its user.
-
-    The columns are those :meth:`SessionService.accept` checks, then ``extra``. Neither table
-    has a tenant, so neither is under Row Level Security.
-    """
-    return (
-        sa.select(*_LOOKUP_COLUMNS, *extra)
-        .select_from(_sessions.join(_users, _users.c.id == _sessions.c.user_id))
-        .where(_sessions.c.token_hash == sa.bindparam("token_hash"))
-    )
-
-
-def session_valid() -> sa.ColumnElement[bool]:
-    """In SQL, what :meth:`SessionService.accept` requires of a :func:`session_lookup` row.
-
-    Not revoked, ``:now`` before ``expires_at``, last seen at or after ``:idle_since`` (``now``
-    minus the idle timeout), user neither deleted nor disabled: with the same ``now``, true
-    exactly when ``accept`` lets the row through.
-    """
-    return sa.and_(
-        _sessions.c.revoked_at.is_(None),
-        _sessions.c.expires_at > sa.bindparam("now", type_=UTCDateTime()),
-        _sessions.c.last_seen_at >= sa.bindparam("idle_since", type_=UTCDateTime()),
-        _users.c.deleted_at.is_(None),
-        _users.c.status == UserStatus.ACTIVE,
-    )
-
-
-_LOOKUP = DirectStatement(session_lookup())
-_TOUCH = DirectStatement(
-    sa.update(_sessions)
-    .where(_sessions.c.id == sa.bindparam("session_id"))
-    .values(last_seen_at=sa.bindparam("now", type_=UTCDateTime()))
-)
 
 
 def _state(
@@ -254,17 +191,17 @@ class SessionService:
     ) -> ValidSession:
         """:meth:`authenticate` in plain values: the same rules, no ORM objects loaded.
 
-        One statement (:func:`session_lookup`), plus the throttled ``last_seen_at`` update.
+        One statement (``SESSION_LOOKUP``), plus the throttled ``last_seen_at`` update.
         ``now`` defaults to the clock's.
         """
         now = now or self.clock.now()
         params = self.lookup_params(raw_token, now)
         if session.autoflush:
             session.flush()  # as a query would: what the caller added is visible to the lookup
-        return self.accept(session, _LOOKUP.first(session.connection(), params), now)
+        return self.accept(session, SESSION_LOOKUP.first(session.connection(), params), now)
 
     def lookup_params(self, raw_token: str, now: datetime) -> dict[str, Any]:
-        """Parameters of :func:`session_lookup` and :func:`session_valid` for ``raw_token``.
+        """Parameters of the session lookup (and its validity check in SQL) for ``raw_token``.
 
         Raises :class:`~saas_core.errors.SessionExpired` for a token that cannot be one of ours.
         """
@@ -277,7 +214,7 @@ class SessionService:
         }
 
     def accept(self, session: Session, row: Sequence[Any] | None, now: datetime) -> ValidSession:
-        """Check a :func:`session_lookup` row (``None``: no such token) as of ``now``.
+        """Check a session lookup row (``None``: no such token) as of ``now``.
 
         Raises :class:`~saas_core.errors.SessionExpired` or
         :class:`~saas_core.errors.AccountDisabled` exactly as :meth:`authenticate` does, and
@@ -297,14 +234,14 @@ class SessionService:
             email,
             status,
             deleted_at,
-        ) = row[:_LOOKUP_WIDTH]
+        ) = row[:LOOKUP_WIDTH]
         idle = self.settings.session_idle_timeout
         if _state(revoked_at, expires_at, last_seen_at, now, idle) is not SessionState.ACTIVE:
             raise SessionExpired()
         if deleted_at is not None or status != UserStatus.ACTIVE:
             raise AccountDisabled()
         if now - last_seen_at >= self.settings.session_touch_interval:
-            _TOUCH.run(session.connection(), {"session_id": session_id, "now": now})
+            SESSION_TOUCH.run(session.connection(), {"session_id": session_id, "now": now})
             loaded = session.identity_map.get(session.identity_key(AuthSession, session_id))
             if loaded is not None:  # keep an already loaded row in step with the database
                 attributes.set_committed_value(loaded, "last_seen_at", now)

@@ -55,7 +55,7 @@ from saas_core.clock import Clock
 from saas_core.config import Settings
 from saas_core.context import AuthMethod, RequestContext, TenantRef, UserRef
 from saas_core.core import Credentials, Transport
-from saas_core.db.direct import DirectStatement
+from saas_core.db.direct import DirectCursor, DirectStatement
 from saas_core.db.tenant import applied_settings, bind_context, bind_tenant, current_binding
 from saas_core.errors import (
     AccountDisabled,
@@ -64,16 +64,17 @@ from saas_core.errors import (
     TenantNotFound,
     Unauthenticated,
 )
-from saas_core.iam.loader import load_permissions
+from saas_core.iam.loader import resolve_permissions
 from saas_core.iam.models import IamScope, Role
 from saas_core.identity.api_keys import ApiKeyService
 from saas_core.identity.models import AuthSession, User
-from saas_core.identity.sessions import (
-    SessionService,
+from saas_core.identity.session_lookup import (
+    SESSION_LOOKUP,
     ValidSession,
     session_lookup,
     session_valid,
 )
+from saas_core.identity.sessions import SessionService
 from saas_core.identity.tokens import looks_like_api_key
 from saas_core.tenancy.models import Tenant, TenantMember, TenantStatus
 from saas_core.tenancy.schemas import TenantOut
@@ -86,6 +87,7 @@ _users = User.__table__
 
 # Core statements (not ORM): the hot path pays for no entity loading. They filter by tenant and
 # user explicitly; on PostgreSQL Row Level Security applies as to any other statement.
+# The status stays the driver's string (TenantStatus is a StrEnum: it compares equal).
 _MEMBERSHIP = DirectStatement(
     select(
         _members.c.role_id,
@@ -108,7 +110,8 @@ _MEMBERSHIP = DirectStatement(
     .where(
         _members.c.tenant_id == bindparam("tenant_id"),
         _members.c.user_id == bindparam("user_id"),
-    )
+    ),
+    untyped=("status",),
 )
 
 _USER = DirectStatement(
@@ -118,13 +121,15 @@ _USER = DirectStatement(
 )
 
 
+_VALID = session_valid()
+
+
 def _bind_if_valid(setting: str, value: Any) -> Any:
     # set_config returns what it set: the caller learns exactly what is in force.
-    valid = session_valid()
     empty: ColumnElement[str] = literal_column("''")
     return func.set_config(
         literal_column(f"'{setting}'"),
-        case((valid, func.coalesce(cast(value, Text), empty)), else_=empty),
+        case((_VALID, func.coalesce(cast(value, Text), empty)), else_=empty),
         true(),
     )
 
@@ -138,7 +143,8 @@ _LOOKUP_AND_BIND = DirectStatement(
     session_lookup(
         _bind_if_valid("app.user_id", _auth_sessions.c.user_id).label("bound_user_id"),
         _bind_if_valid("app.tenant_id", _auth_sessions.c.active_tenant_id).label("bound_tenant_id"),
-    )
+    ),
+    untyped=("status",),
 )
 
 
@@ -160,25 +166,31 @@ def build_context(
     """
     service = SessionService(settings, clock)
     now = clock.now()
-    valid = _authenticate(session, service, raw_token, now)
-    tenant: TenantRef | None = None
-    role_key: str | None = None
-    role_id: int | None = None
-    candidate = valid.active_tenant_id
-    if candidate is not None:
-        tenant, role_id, role_key = _membership(session, candidate, valid.user_id)
-        if tenant is None:
-            bind_tenant(session, None, user_id=valid.user_id)
-    tenant_permissions, platform_permissions = load_permissions(
-        session,
-        role_id=role_id,
-        user_id=valid.user_id,
-        tenant_id=tenant.id if tenant is not None else None,
-        now=now,
-    )
-    impersonator = None
-    if valid.impersonator_user_id is not None:
-        impersonator = _user_ref(session, valid.impersonator_user_id)
+    params = service.lookup_params(raw_token, now)
+    if session.autoflush:
+        session.flush()  # as a query would: what the caller added is visible to the lookups
+    # Beginning the transaction applies the session's binding, if any; then one DBAPI cursor
+    # serves every statement of the context.
+    with DirectCursor(session.connection()) as cursor:
+        valid = _authenticate(session, cursor, service, params, now)
+        tenant: TenantRef | None = None
+        role_key: str | None = None
+        role_id: int | None = None
+        candidate = valid.active_tenant_id
+        if candidate is not None:
+            tenant, role_id, role_key = _membership(cursor, candidate, valid.user_id)
+            if tenant is None:
+                bind_tenant(session, None, user_id=valid.user_id)
+        tenant_permissions, platform_permissions = resolve_permissions(
+            cursor,
+            role_id=role_id,
+            user_id=valid.user_id,
+            tenant_id=tenant.id if tenant is not None else None,
+            now=now,
+        )
+        impersonator = None
+        if valid.impersonator_user_id is not None:
+            impersonator = _user_ref(cursor, valid.impersonator_user_id)
     return RequestContext(
         request_id=request_id,
         auth_method=AuthMethod.SESSION,
@@ -195,21 +207,21 @@ def build_context(
 
 
 def _authenticate(
-    session: Session, service: SessionService, raw_token: str, now: datetime
+    session: Session,
+    cursor: DirectCursor,
+    service: SessionService,
+    params: dict[str, Any],
+    now: datetime,
 ) -> ValidSession:
-    """The valid session behind ``raw_token``; ``session`` left bound to its user and candidate
-    tenant (the session's active tenant, before the membership is checked)."""
-    connection = session.connection()  # begins the transaction (and applies any binding)
+    """The valid session looked up with ``params``; ``session`` left bound to its user and
+    candidate tenant (the session's active tenant, before the membership is checked)."""
     applied = applied_settings(session)
     if applied is None or applied["user_id"] or applied["tenant_id"]:
         # SQLite, or a transaction that already holds a user or tenant: bind separately.
-        valid = service.verify(session, raw_token, now=now)
+        valid = service.accept(session, cursor.first(SESSION_LOOKUP, params), now)
         bind_tenant(session, valid.active_tenant_id, user_id=valid.user_id)
         return valid
-    params = service.lookup_params(raw_token, now)
-    if session.autoflush:
-        session.flush()  # as a query would: what the caller added is visible to the lookup
-    row = _LOOKUP_AND_BIND.first(connection, params)
+    row = cursor.first(_LOOKUP_AND_BIND, params)
     reported = None if row is None else {"user_id": row[-2], "tenant_id": row[-1]}
     try:
         valid = service.accept(session, row, now)
@@ -248,17 +260,18 @@ def build_api_key_context(
     tenant: TenantRef | None = None
     role_id: int | None = None
     bind_tenant(session, key.bound_tenant_id, user_id=creator)
-    if key.bound_tenant_id is not None:
-        tenant, role_id, _role_key = _membership(session, key.bound_tenant_id, creator)
-        if tenant is None:
-            raise ApiKeyInvalid()
-    tenant_permissions, platform_permissions = load_permissions(
-        session,
-        role_id=role_id,
-        user_id=creator,
-        tenant_id=key.bound_tenant_id,
-        now=clock.now(),
-    )
+    with DirectCursor(session.connection()) as cursor:
+        if key.bound_tenant_id is not None:
+            tenant, role_id, _role_key = _membership(cursor, key.bound_tenant_id, creator)
+            if tenant is None:
+                raise ApiKeyInvalid()
+        tenant_permissions, platform_permissions = resolve_permissions(
+            cursor,
+            role_id=role_id,
+            user_id=creator,
+            tenant_id=key.bound_tenant_id,
+            now=clock.now(),
+        )
     scopes = frozenset(str(p) for p in key.permissions)
     bind_tenant(session, key.bound_tenant_id, user_id=None)
     return RequestContext(
@@ -305,9 +318,9 @@ def switch_active_tenant(session: Session, ctx: RequestContext, tenant_id: uuid.
 
 
 def _membership(
-    session: Session, tenant_id: int, user_id: int
+    cursor: DirectCursor, tenant_id: int, user_id: int
 ) -> tuple[TenantRef | None, int | None, str | None]:
-    row = _MEMBERSHIP.first(session.connection(), {"tenant_id": tenant_id, "user_id": user_id})
+    row = cursor.first(_MEMBERSHIP, {"tenant_id": tenant_id, "user_id": user_id})
     if row is None:
         return None, None, None
     role_id, role_key, public_id, slug, status = row
@@ -317,8 +330,8 @@ def _membership(
     return tenant, role_id, role_key
 
 
-def _user_ref(session: Session, user_id: int) -> UserRef | None:
-    row = _USER.first(session.connection(), {"user_id": user_id})
+def _user_ref(cursor: DirectCursor, user_id: int) -> UserRef | None:
+    row = cursor.first(_USER, {"user_id": user_id})
     return UserRef(id=row[0], public_id=row[1], email=row[2]) if row else None
 
 
