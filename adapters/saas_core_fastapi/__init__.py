@@ -14,8 +14,12 @@ Every route of ``core.routes`` becomes a native route under ``settings.api_prefi
 ``/docs`` lists them, with the request, response and problem schemas of saas-core's generator
 (inlined, as FastAPI's document has no saas-core components). FastAPI does not parse or validate
 anything here: the endpoint hands the raw request to saas-core's pipeline, which answers the
-same bytes as the Flask and Django adapters. Methods a path does not declare go to the same
-pipeline too, which answers a 405 problem.
+same bytes as the Flask and Django adapters.
+
+Requests are routed by one undocumented route per path that takes every method (the pipeline
+answers a 405 problem for a method the path does not declare); the documented per-operation
+routes come after them in an included router, for ``/docs`` and ``url_path_for``. Starlette tries
+routes in order, so this keeps the routes scanned per request to at most one per path.
 """
 
 from __future__ import annotations
@@ -48,12 +52,26 @@ def saas_router(core: Core) -> APIRouter:
     api = core.api
     router = APIRouter(prefix=api.prefix)
     document = openapi_document(api.table, prefix=api.prefix)
+    # Requests are served by one route per path taking every method (the pipeline answers 405 for
+    # the ones the path does not declare): Starlette tries routes in order, so a request scans at
+    # most one candidate per path. The documented operations live in a router included after
+    # them: FastAPI's /docs lists those and ``url_path_for(route name)`` finds them, but no
+    # request reaches them.
+    operations = APIRouter()
     for group in api.paths:
         view = _view(api, group)
+        router.add_api_route(
+            group.path,
+            view,
+            methods=sorted(DISPATCHED_METHODS),
+            name=f"{next(iter(group.endpoints.values())).route.name}__dispatch",
+            response_model=None,
+            include_in_schema=False,
+        )
         for method, endpoint in group.endpoints.items():
             route = endpoint.route
             operation = inline_operation(document, api.prefix + route.path, method)
-            router.add_api_route(
+            operations.add_api_route(
                 route.path,
                 view,
                 methods=[method],
@@ -67,11 +85,7 @@ def saas_router(core: Core) -> APIRouter:
                 response_class=JSONResponse,
                 openapi_extra={key: operation[key] for key in _EXTRA_KEYS if key in operation},
             )
-        others = sorted(DISPATCHED_METHODS - group.endpoints.keys())
-        if others:
-            router.add_api_route(
-                group.path, view, methods=others, response_model=None, include_in_schema=False
-            )
+    router.include_router(operations)
     return router
 
 
