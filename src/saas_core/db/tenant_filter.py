@@ -184,9 +184,10 @@ def _filter_by_tenant(state: ORMExecuteState) -> None:
 def explicitly_scoped(session: Session) -> Iterator[None]:
     """Run reviewed library statements that filter by tenant themselves, unfiltered by the ORM.
 
-    For the per-request hot path only (the permission query of the request context, which
-    names its tenant and user in its ``WHERE``): it skips the automatic filter's per-statement
-    cost. PostgreSQL settings are untouched, so Row Level Security still applies.
+    For hot ORM statements that name their tenant and user in their own ``WHERE``: it skips
+    the automatic filter's per-statement cost. PostgreSQL settings are untouched, so Row Level
+    Security still applies. (The request context needs it no more: its statements are Core,
+    run by :mod:`saas_core.db.direct`.)
     """
     previous = session.info.get(EXPLICIT_KEY, False)
     session.info[EXPLICIT_KEY] = True

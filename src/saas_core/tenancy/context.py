@@ -14,19 +14,20 @@ permissions from the database, so a stolen token is worth exactly as much before
 
 Statements per request (a session token; the test suite counts them):
 
-1. the session joined to its user (:meth:`SessionService.verify`); on PostgreSQL the same
-   statement binds ``app.user_id`` and the candidate ``app.tenant_id`` for Row Level Security
-   with ``set_config``, for a valid session only (see :func:`build_context`);
+1. the session joined to its user (:mod:`saas_core.identity.session_lookup`, checked by
+   :meth:`SessionService.accept`); on PostgreSQL the same statement binds ``app.user_id`` and
+   the candidate ``app.tenant_id`` for Row Level Security with ``set_config``, for a valid
+   session only (see ``_LOOKUP_AND_BIND`` below);
 2. the membership joined to its tenant and role (skipped when the session has no active tenant);
 3. the permissions of that role and the user's live assignments, one ``UNION``
-   (:func:`saas_core.iam.loader.load_permissions`).
+   (:func:`saas_core.iam.loader.resolve_permissions`).
 
 Plus, at most once per ``Settings.session_touch_interval``, the ``last_seen_at`` update, and
 during impersonation one read of the impersonator. So 3 on PostgreSQL and on SQLite.
 
-All of them run on the DBAPI cursor of the session's connection
-(:class:`~saas_core.db.direct.DirectStatement`): no ORM objects are loaded, and SQLAlchemy's
-per-statement work is paid once per process, not once per request.
+All of them run through one DBAPI cursor of the session's connection
+(:class:`~saas_core.db.direct.DirectCursor`): no ORM objects are loaded, and each statement is
+compiled once per process, not once per request.
 """
 
 from __future__ import annotations
