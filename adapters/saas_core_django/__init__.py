@@ -114,13 +114,32 @@ class CurrentPatterns(Sequence[Any]):
         return len(self._current())
 
 
+#: CGI variables that carry request headers without the ``HTTP_`` prefix (PEP 3333).
+_UNPREFIXED = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+
+
+def _headers(meta: dict[str, Any]) -> Headers:
+    """The request headers in ``META``, as ``request.headers`` reads them (later names win).
+
+    Read straight from ``META``: ``request.headers`` would first build a title-cased mapping
+    that :class:`Headers` then lower-cases again.
+    """
+    found: dict[str, str] = {}
+    for key, value in meta.items():
+        if key.startswith("HTTP_"):
+            found[key[5:].replace("_", "-").lower()] = value
+        elif key in _UNPREFIXED:
+            found[key.replace("_", "-").lower()] = value
+    return Headers(found.items())
+
+
 def _view(api: Api, group: PathGroup) -> Callable[..., Any]:
     def view(request: Any, **path_params: str) -> Any:
         meta = request.META
         native = HttpRequest(
             method=request.method,
             path=request.path,
-            headers=Headers(request.headers.items()),
+            headers=_headers(meta),
             query_string=meta.get("QUERY_STRING", ""),
             body=request.body,
             client_ip=meta.get("REMOTE_ADDR"),
