@@ -96,6 +96,8 @@ def load_permissions(
     platform assignments. An assignment is live while ``revoked_at`` is NULL and ``expires_at``
     is NULL or later than ``now``.
     """
+    if session.autoflush:
+        session.flush()  # as a query would: pending role changes are visible
     with DirectCursor(session.connection()) as cursor:
         return resolve_permissions(
             cursor, role_id=role_id, user_id=user_id, tenant_id=tenant_id, now=now
