@@ -1,11 +1,11 @@
 """``GET /api/v1/projects`` through each adapter, against a hand-written endpoint, on PostgreSQL.
 
-Run it by hand (not a test): ``.venv/bin/python benchmarks/http.py [--baseline core|dbapi]
-[--frameworks fastapi,flask,django] [--rounds N]``. It needs PostgreSQL
-(``SAAS_CORE_TEST_DATABASE_URL``, default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``),
-creates a scratch database and a non-owner ``NOBYPASSRLS`` role, migrates, grants the role, seeds
-through the services one user, one tenant the user owns, 20 projects and a session, and drops the
-database and the role at the end, also on error. It takes about 40 seconds.
+Run it by hand (not a test): ``.venv/bin/python benchmarks/http.py [--frameworks
+fastapi,flask,django] [--rounds N]``. It needs PostgreSQL (``SAAS_CORE_TEST_DATABASE_URL``,
+default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``), creates a scratch database and
+a non-owner ``NOBYPASSRLS`` role, migrates, grants the role, seeds through the services one user,
+one tenant the user owns, 20 projects and a session, and drops the database and the role at the
+end, also on error. It takes about a minute.
 
 In each of FastAPI, Flask and Django, two apps of that framework serve an authenticated,
 tenant-scoped ``GET /api/v1/projects`` (``Authorization: Bearer``, one page of 20 projects):
@@ -18,22 +18,23 @@ tenant-scoped ``GET /api/v1/projects`` (``Authorization: Bearer``, one page of 2
   the time) with the parameters derived per request as saas-core derives them, makes the same
   checks, and writes the same JSON bytes with ``json.dumps``.
 
-Both sides run as the application role through one engine and pool (``pool_pre_ping`` off, so a
-pool health check does not count as a round trip), one transaction per request. The hand-written
-view talks to the database through SQLAlchemy Core's ``Connection.exec_driver_sql`` (``--baseline
-core``, the default) or straight through the psycopg cursor of a pooled connection (``--baseline
-dbapi``, the leanest possible). Before timing, each framework's two apps must answer the same
-status, ``Content-Type`` and body bytes and send the same SQL with the same parameters: a changed
-library query fails the run rather than being papered over. ``session_touch_interval`` is a day,
-so the periodic ``last_seen_at`` update never falls due.
+Every side runs as the application role through one engine and pool (``pool_pre_ping`` off, so
+a pool health check does not count as a round trip), one transaction per request. The
+hand-written view is measured twice, in the same app: talking to the database through SQLAlchemy
+Core's ``Connection.exec_driver_sql`` (``core``: what a hand-written SQLAlchemy endpoint does) and
+straight through the psycopg cursor of a pooled connection (``psycopg``: the leanest possible).
+Before timing, each must answer the same status, ``Content-Type`` and body bytes as the adapter and
+send the same SQL with the same parameters: a changed library query fails the run rather than
+being papered over. ``session_touch_interval`` is a day, so the periodic ``last_seen_at`` update
+never falls due.
 
 Requests are driven in-process through each framework's own callable, with no network and no test
 client (:mod:`_support`): FastAPI as an ASGI app awaited in an asyncio loop (both views run in
 Starlette's thread pool, as FastAPI runs any blocking endpoint), Flask and Django as WSGI apps
 called with a prepared ``environ``. Per framework: a warm-up, then interleaved rounds of each side
-(alternating which goes first). Printed: the median requests/s of each side, their ratio (goal:
-saas-core >= 0.85x hand-written) and the median process CPU time per request, which varies less
-than wall time on a busy machine.
+(each round starting with the next side). Printed: the median requests/s of each side, the ratios
+saas-core / hand-written (goal: >= 0.85) and the median process CPU time per request, which
+varies less than wall time on a busy machine.
 """
 
 from __future__ import annotations
@@ -85,14 +86,16 @@ ROUNDS = 21
 ROUND_SECONDS = 0.25  # each side's batch in a round lasts about this long
 WARMUP_SECONDS = 1.0
 GOAL = 0.85
+LIBRARY, CORE, PSYCOPG = "saas-core", "core", "psycopg"  # the sides, as the table names them
 
 
 # --- the two apps of each framework ------------------------------------------------------------
 
-Build = Callable[[Core, HandWritten, Get], tuple[Side, Side]]
+View = Callable[[str | None], Answer]
+Build = Callable[[Core, View, Get], tuple[Side, Side]]
 
 
-def fastapi_sides(core: Core, hand: HandWritten, request: Get) -> tuple[Side, Side]:
+def fastapi_sides(core: Core, hand: View, request: Get) -> tuple[Side, Side]:
     """The adapter's app and a hand-written app (a blocking ``def`` view, in the thread pool)."""
     from fastapi import FastAPI
 
@@ -112,7 +115,7 @@ def fastapi_sides(core: Core, hand: HandWritten, request: Get) -> tuple[Side, Si
     return asgi_side(library, request, loop), asgi_side(written, request, loop)
 
 
-def flask_sides(core: Core, hand: HandWritten, request: Get) -> tuple[Side, Side]:
+def flask_sides(core: Core, hand: View, request: Get) -> tuple[Side, Side]:
     """The extension's app and a hand-written app."""
     import flask
 
@@ -131,7 +134,7 @@ def flask_sides(core: Core, hand: HandWritten, request: Get) -> tuple[Side, Side
     return wsgi_side(library, request), wsgi_side(written, request)
 
 
-def django_sides(core: Core, hand: HandWritten, request: Get) -> tuple[Side, Side]:
+def django_sides(core: Core, hand: View, request: Get) -> tuple[Side, Side]:
     """The documented ``include("saas_core_django.urls")`` and a hand-written view.
 
     One process has one Django settings object: the two sides are one ``WSGIHandler`` with the
@@ -207,6 +210,33 @@ def _header(headers: list[tuple[str, str]], name: str) -> str | None:
     return next((v for k, v in headers if k.lower() == name), None)
 
 
+class Switch:
+    """The hand-written view, calling whichever :class:`HandWritten` variant is current.
+
+    Both variants are served by one app per framework, so they differ in nothing but how the
+    view talks to the database.
+    """
+
+    def __init__(self, current: HandWritten) -> None:
+        self.current = current
+
+    def __call__(self, authorization: str | None) -> Answer:
+        return self.current(authorization)
+
+    def side(self, app: Side, variant: HandWritten) -> Side:
+        """``app`` serving with ``variant``."""
+
+        def one() -> Answer:
+            self.current = variant
+            return app.one()
+
+        def run(n: int) -> None:
+            self.current = variant
+            app.run(n)
+
+        return Side(one, run)
+
+
 def check_same(
     framework: str, engine: sa.Engine, hand: HandWritten, library: Side, written: Side
 ) -> None:
@@ -237,22 +267,18 @@ def check_same(
 
 @dataclass
 class Result:
-    """Median requests/s and CPU microseconds per request of each side."""
+    """Median requests/s and CPU microseconds per request of each side, by side name."""
 
     framework: str
-    library: float
-    written: float
-    library_cpu: float
-    written_cpu: float
+    rate: dict[str, float]
+    cpu: dict[str, float]
 
-    @property
-    def ratio(self) -> float:
-        return self.library / self.written
+    def ratio(self, baseline: str) -> float:
+        return self.rate[LIBRARY] / self.rate[baseline]
 
 
-def measure(framework: str, library: Side, written: Side, rounds: int) -> Result:
-    """Warm up, then interleaved rounds of each side (alternating which goes first)."""
-    sides = {"saas-core": library, "hand-written": written}
+def measure(framework: str, sides: dict[str, Side], rounds: int) -> Result:
+    """Warm up, then interleaved rounds of every side (each round starts with the next one)."""
     sizes: dict[str, int] = {}
     for name, side in sides.items():
         count, start = 0, time.perf_counter()
@@ -264,29 +290,27 @@ def measure(framework: str, library: Side, written: Side, rounds: int) -> Result
     cpu: dict[str, list[float]] = {name: [] for name in sides}
     order = list(sides.items())
     for round_ in range(rounds):
-        for name, side in order if round_ % 2 == 0 else order[::-1]:
+        shift = round_ % len(order)
+        for name, side in order[shift:] + order[:shift]:
             n = sizes[name]
             wall, used = time.perf_counter(), time.process_time()
             side.run(n)
             wall, used = time.perf_counter() - wall, time.process_time() - used
             rates[name].append(n / wall)
             cpu[name].append(used / n * 1e6)
-    med = {name: statistics.median(values) for name, values in rates.items()}
-    med_cpu = {name: statistics.median(values) for name, values in cpu.items()}
+    result = Result(
+        framework,
+        {name: statistics.median(values) for name, values in rates.items()},
+        {name: statistics.median(values) for name, values in cpu.items()},
+    )
     for name in sides:
         spread = sorted(rates[name])
         print(
-            f"  {framework:8} {name:13} req/s per round: min {spread[0]:5.0f}"
-            f"  median {med[name]:5.0f}  max {spread[-1]:5.0f}",
+            f"  {framework:8} {name:24} req/s per round: min {spread[0]:5.0f}"
+            f"  median {result.rate[name]:5.0f}  max {spread[-1]:5.0f}",
             flush=True,
         )
-    return Result(
-        framework,
-        med["saas-core"],
-        med["hand-written"],
-        med_cpu["saas-core"],
-        med_cpu["hand-written"],
-    )
+    return result
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -294,12 +318,6 @@ def measure(framework: str, library: Side, written: Side, rounds: int) -> Result
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument(
-        "--baseline",
-        choices=("core", "dbapi"),
-        default="core",
-        help="how the hand-written view talks to PostgreSQL (default: core)",
-    )
     parser.add_argument("--frameworks", default=",".join(BUILDERS), help="comma-separated")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"default {ROUNDS}")
     args = parser.parse_args()
@@ -310,6 +328,7 @@ def main() -> None:
     clock = SystemClock()
     started = time.perf_counter()
     results: list[Result] = []
+    statements: list[Statement] = []
     scratch = Scratch("saas_core_http_bench")
     engine: sa.Engine | None = None
     try:
@@ -335,26 +354,27 @@ def main() -> None:
         assert core.api.handle(endpoint, native, {}).status == 200
         with capturing(engine) as statements:
             core.api.handle(endpoint, native, {})
-        hand = build_hand(engine, statements, caller, settings, dbapi=args.baseline == "dbapi")
+        hands = {
+            name: build_hand(engine, statements, caller, settings, dbapi=dbapi)
+            for name, dbapi in ((CORE, False), (PSYCOPG, True))
+        }
         for framework in frameworks:
-            library, written = BUILDERS[framework](core, hand, request)
-            check_same(framework, engine, hand, library, written)
-            results.append(measure(framework, library, written, args.rounds))
+            switch = Switch(hands[CORE])
+            library, written = BUILDERS[framework](core, switch, request)
+            sides = {LIBRARY: library}
+            for name, hand in hands.items():
+                sides[name] = switch.side(written, hand)
+                check_same(framework, engine, hand, library, sides[name])
+            results.append(measure(framework, sides, args.rounds))
     finally:
         if engine is not None:
             engine.dispose()
         scratch.drop()
-    report(results, statements, args, time.perf_counter() - started)
+    report(results, statements, args.rounds, time.perf_counter() - started)
 
 
-def report(
-    results: list[Result], statements: list[Statement], args: argparse.Namespace, took: float
-) -> None:
+def report(results: list[Result], statements: list[Statement], rounds: int, took: float) -> None:
     """The table and the ratios."""
-    how = {
-        "core": "SQLAlchemy Core Connection.exec_driver_sql",
-        "dbapi": "the psycopg cursor of a pooled connection",
-    }[args.baseline]
     print()
     print(
         f"python {sys.version.split()[0]}, {platform.machine()}, {os.cpu_count()} CPUs;"
@@ -364,23 +384,29 @@ def report(
     )
     print(
         f"GET {PATH} ({PROJECTS} projects) with a bearer session token, PostgreSQL as a"
-        f" NOBYPASSRLS role: {len(statements)} statements + COMMIT per request on both sides"
+        f" NOBYPASSRLS role: {len(statements)} statements + COMMIT per request on every side"
     )
     print(
-        f"hand-written: {how} and json.dumps; medians of {args.rounds} interleaved rounds"
-        f" of ~{ROUND_SECONDS} s per side"
+        f"hand-written views send them through SQLAlchemy Core's exec_driver_sql ({CORE}) or the"
+        f" psycopg cursor of a pooled connection ({PSYCOPG}), and answer with json.dumps"
     )
+    print(f"medians of {rounds} interleaved rounds of ~{ROUND_SECONDS} s per side")
     print()
-    print(
-        f"{'framework':10}{'saas-core':>12}{'hand-written':>15}{'ratio':>8}  >= {GOAL}"
-        f"{'CPU us/request':>20}"
-    )
+    sides = (LIBRARY, CORE, PSYCOPG)
+    print(f"{'':10}{'requests/s':^30}  {'saas-core / hand-written':^24}  {'CPU us/request':^30}")
+    header = "".join(f"{c:>10}" for c in sides)
+    print(f"{'framework':10}{header}  {CORE:>12}{PSYCOPG:>12}  {header}")
     for r in results:
-        print(
-            f"{r.framework:10}{r.library:8.0f} r/s{r.written:11.0f} r/s{r.ratio:8.2f}"
-            f"  {'yes' if r.ratio >= GOAL else 'NO ':4}"
-            f"{r.library_cpu:11.0f} vs {r.written_cpu:.0f}"
+        rates = "".join(f"{r.rate[c]:10.0f}" for c in sides)
+        cpu = "".join(f"{r.cpu[c]:10.0f}" for c in sides)
+        print(f"{r.framework:10}{rates}  {r.ratio(CORE):12.2f}{r.ratio(PSYCOPG):12.2f}  {cpu}")
+    print()
+    for r in results:
+        verdicts = ", ".join(
+            f"{'>=' if r.ratio(name) >= GOAL else '<'} {GOAL} against {name}"
+            for name in (CORE, PSYCOPG)
         )
+        print(f"{r.framework}: saas-core {verdicts}")
     print(f"\ntook {took:.0f} s")
 
 
