@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from saas_core.errors import missing_dependency
 
 try:
-    from fastapi import APIRouter, Request, Response
+    from fastapi import APIRouter, FastAPI, Request, Response
     from fastapi.responses import JSONResponse
     from starlette.concurrency import run_in_threadpool
 except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
@@ -41,10 +41,17 @@ from saas_core.api.openapi import inline_operation, openapi_document
 from saas_core.api.pipeline import Api, PathGroup
 from saas_core.core import Core
 
-__all__ = ["saas_router"]
+__all__ = ["create_app", "saas_router"]
 
 #: Members of saas-core's operation that FastAPI does not generate itself.
 _EXTRA_KEYS = ("parameters", "requestBody", "responses")
+
+
+def create_app(core: Core, *, title: str = "saas-core") -> FastAPI:
+    """A FastAPI application serving nothing but saas-core's routes (demos, quick trials)."""
+    app = FastAPI(title=title)
+    app.include_router(saas_router(core))
+    return app
 
 
 def saas_router(core: Core) -> APIRouter:

@@ -159,14 +159,11 @@ def build_app(
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             return module.create_app(url, **settings), str(path)
-    from fastapi import FastAPI
-
     from saas_core.config import Settings
     from saas_core.core import Core
-    from saas_core_fastapi import saas_router
+    from saas_core_fastapi import create_app
 
-    app = FastAPI(title="saas-core demo")
-    app.include_router(saas_router(Core(Settings(database_url=url, **settings))))
+    app = create_app(Core(Settings(database_url=url, **settings)), title="saas-core demo")
     return app, "a bare FastAPI app (examples/ is only in a clone of the repository)"
 
 
