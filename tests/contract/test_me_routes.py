@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from saas_core.audit.models import AuditLog
 from saas_core.context import RequestContext
 from saas_core.identity.models import User
 from saas_core.tenancy.models import Tenant
@@ -282,3 +283,22 @@ def test_switch_my_active_tenant(ident: Identity) -> None:
     assert [(a.action, a.actor_user_id, a.target_type, a.target_id) for a in audit] == [
         ("me.active_tenant_switch", ada.id, "tenant", ids["acme"])
     ] * 3
+    # Account actions are personal: their audit rows belong to no tenant, even with one active,
+    # so acme's administrators never read a member's profile or session activity.
+    updated = ident.adapters.same(
+        "PATCH",
+        f"{API}/me",
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "personal"},
+        json_body={"display_name": "Ada L."},
+    )
+    assert updated.status == 200
+    with ident.db.engine.connect() as connection, connection.begin():
+        if ident.db.is_postgres:
+            connection.execute(text("SELECT set_config('app.platform_scope', 'on', true)"))
+        tenants = connection.scalars(
+            select(AuditLog.tenant_id).where(
+                AuditLog.action.in_(["me.update", "me.active_tenant_switch"])
+            )
+        ).all()
+    assert len(tenants) >= 4  # three switches and at least one update
+    assert set(tenants) == {None}

@@ -134,6 +134,11 @@ class Route:
     document lists their statuses and codes. The pipeline's own answers (validation, 401/403
     for authenticated routes, 404 for ``...Id`` parameters, 409 for writes) and the errors of
     ``commit_on`` are documented without being listed.
+
+    ``personal`` routes act on the caller's own account (sign-in, profile, sessions, joining or
+    creating a tenant): their audit row belongs to no tenant, so the administrators of whichever
+    tenant happens to be active never read a member's account activity; it stays in the
+    platform-level audit log.
     """
 
     method: str
@@ -153,6 +158,7 @@ class Route:
     tenant_required: bool | None = None
     commit_on: tuple[type[SaasCoreError], ...] = ()
     errors: tuple[type[SaasCoreError], ...] = ()
+    personal: bool = False
     path_params: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:

@@ -313,7 +313,7 @@ class Api:
             request_id=ctx.request_id,
             actor=call.audit_actor or ctx.user,
             impersonator=ctx.impersonator,
-            tenant=ctx.tenant,
+            tenant=None if endpoint.route.personal else ctx.tenant,
             api_key_id=ctx.api_key_id,
             target=target,
             client_ip=ctx.client_ip,
