@@ -132,8 +132,8 @@ class Core:
         self.settings = settings or Settings()
         self._owns_engine = engine is None
         self.engine = engine or create_engine(self.settings.database_url)
-        self.sessionmaker: sessionmaker[Session] = session_factory(self.engine)
         self.clock: Clock = clock or SystemClock()
+        self.sessionmaker: sessionmaker[Session] = session_factory(self.engine, self.clock)
         self._email_sender = email_sender
         if authenticator is None or tenant_binder is None:
             from saas_core.tenancy.context import ContextTenantBinder, SessionAuthenticator

@@ -19,7 +19,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
 
+from saas_core.clock import Clock
 from saas_core.errors import ConfigurationError, missing_dependency
 
 
@@ -96,11 +98,42 @@ def _create_sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     return engine
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
+def session_factory(engine: Engine, clock: Clock | None = None) -> sessionmaker[Session]:
     """A ``sessionmaker`` bound to ``engine`` that keeps objects usable after commit.
 
     Its sessions are :class:`~saas_core.db.tenant.TenantSession`: filtered by the bound tenant.
+    With a ``clock``, rows changed in a flush get ``updated_at`` from that clock (see
+    :func:`_stamp_updated_at`), so the application's clock, not the wall clock, dates changes.
     """
     from saas_core.db.tenant import TenantSession
 
-    return sessionmaker(bind=engine, class_=TenantSession, expire_on_commit=False, autoflush=True)
+    info = {_CLOCK_KEY: clock} if clock is not None else {}
+    return sessionmaker(
+        bind=engine, class_=TenantSession, expire_on_commit=False, autoflush=True, info=info
+    )
+
+
+_CLOCK_KEY = "saas_core.clock"
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_updated_at(session: Session, _context: Any, _instances: Any) -> None:
+    """Date every modified row with ``updated_at`` from the session's clock, when it has one.
+
+    The column's own ``onupdate`` falls back to the wall clock, which a service running on
+    another clock (a fake one in tests, a replayed one in jobs) would contradict.
+    """
+    clock = session.info.get(_CLOCK_KEY)
+    if clock is None:
+        return
+    from saas_core.db.mixins import TimestampMixin
+
+    now = clock.now()
+    for instance in session.dirty:
+        if isinstance(instance, TimestampMixin) and session.is_modified(
+            instance, include_collections=False
+        ):
+            instance.updated_at = now
+            # Even when ``now`` equals the stored value: an unchanged attribute is left out of
+            # the UPDATE, and the column's wall-clock ``onupdate`` would fill it in instead.
+            flag_modified(instance, "updated_at")
