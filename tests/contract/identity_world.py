@@ -26,7 +26,7 @@ from saas_core.identity.tokens import hash_token
 from saas_core.testing import fast_settings
 from saas_core.testing.factories import DEFAULT_PASSWORD
 from tests.contract.harness import ADAPTERS, REQUEST_ID, Adapters, Result
-from tests.support.databases import TestDatabase
+from tests.support.databases import TestDatabase, read_everything
 from tests.support.tenancy import Actor, World, app_engine, make_world
 
 API = "/api/v1"
@@ -136,19 +136,16 @@ class Identity:
 
     def new_audit(self) -> list[AuditRow]:
         """Audit records written since the last call, oldest first."""
-        with self.db.engine.connect() as connection, connection.begin():
-            if self.db.is_postgres:
-                # RLS is forced on the owner too: read every row explicitly.
-                connection.execute(text("SELECT set_config('app.platform_scope', 'on', true)"))
-            rows = connection.execute(
-                select(
-                    AuditLog.id,
-                    AuditLog.action,
-                    AuditLog.actor_user_id,
-                    AuditLog.target_type,
-                    AuditLog.target_public_id,
-                ).order_by(AuditLog.occurred_at, AuditLog.id)
-            ).all()
+        rows = read_everything(
+            self.db,
+            select(
+                AuditLog.id,
+                AuditLog.action,
+                AuditLog.actor_user_id,
+                AuditLog.target_type,
+                AuditLog.target_public_id,
+            ).order_by(AuditLog.occurred_at, AuditLog.id),
+        )
         fresh = [row for row in rows if row.id not in self._seen_audit]
         self._seen_audit.update(row.id for row in fresh)
         return [AuditRow(*row[1:]) for row in fresh]

@@ -24,7 +24,7 @@ from saas_core.iam.models import Role, RoleAssignment
 from saas_core.identity.models import User
 from saas_core.tenancy.models import Tenant
 from tests.contract.harness import Adapters, Result
-from tests.support.databases import TestDatabase
+from tests.support.databases import TestDatabase, read_everything
 from tests.support.tenancy import Actor, World, app_engine, join, make_world
 
 API = "/api/v1"
@@ -112,20 +112,17 @@ class Served:
 
     def new_audit(self) -> list[AuditRow]:
         """Audit records written since the last call, oldest first."""
-        with self.db.engine.connect() as connection, connection.begin():
-            if self.db.is_postgres:
-                # RLS is forced on the owner too: read every tenant's rows explicitly.
-                connection.execute(text("SELECT set_config('app.platform_scope', 'on', true)"))
-            rows = connection.execute(
-                select(
-                    AuditLog.id,
-                    AuditLog.action,
-                    AuditLog.target_type,
-                    AuditLog.target_public_id,
-                    AuditLog.tenant_id,
-                    AuditLog.actor_user_id,
-                ).order_by(AuditLog.occurred_at, AuditLog.id)
-            ).all()
+        rows = read_everything(
+            self.db,
+            select(
+                AuditLog.id,
+                AuditLog.action,
+                AuditLog.target_type,
+                AuditLog.target_public_id,
+                AuditLog.tenant_id,
+                AuditLog.actor_user_id,
+            ).order_by(AuditLog.occurred_at, AuditLog.id),
+        )
         fresh = [row for row in rows if row.id not in self._seen_audit]
         self._seen_audit.update(row.id for row in fresh)
         return [AuditRow(*row[1:]) for row in fresh]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from saas_core.audit.models import AuditLog
 from saas_core.context import RequestContext
@@ -28,7 +28,7 @@ from tests.contract.identity_world import (
     problem,
     serve_identity,
 )
-from tests.support.databases import TestDatabase
+from tests.support.databases import TestDatabase, read_everything
 
 NEW_PASSWORD = "a brand new passphrase"
 USER_FIELDS = {
@@ -292,13 +292,12 @@ def test_switch_my_active_tenant(ident: Identity) -> None:
         json_body={"display_name": "Ada L."},
     )
     assert updated.status == 200
-    with ident.db.engine.connect() as connection, connection.begin():
-        if ident.db.is_postgres:
-            connection.execute(text("SELECT set_config('app.platform_scope', 'on', true)"))
-        tenants = connection.scalars(
-            select(AuditLog.tenant_id).where(
-                AuditLog.action.in_(["me.update", "me.active_tenant_switch"])
-            )
-        ).all()
+    rows = read_everything(
+        ident.db,
+        select(AuditLog.tenant_id).where(
+            AuditLog.action.in_(["me.update", "me.active_tenant_switch"])
+        ),
+    )
+    tenants = [row.tenant_id for row in rows]
     assert len(tenants) >= 4  # three switches and at least one update
     assert set(tenants) == {None}

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
@@ -189,3 +190,15 @@ class PostgresScratch:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{self.app_role}"')
         self.admin.dispose()
+
+
+def read_everything(db: TestDatabase, statement: sa.Select[Any]) -> list[sa.Row[Any]]:
+    """Rows of ``statement`` across every tenant, read as the schema owner.
+
+    Row Level Security is forced on the owner too, so on PostgreSQL the read runs inside the
+    explicit platform scope.
+    """
+    with db.engine.connect() as connection, connection.begin():
+        if db.is_postgres:
+            connection.execute(sa.text("SELECT set_config('app.platform_scope', 'on', true)"))
+        return list(connection.execute(statement).all())
